@@ -1,0 +1,229 @@
+//! The connector contract: one trait for webhook providers, one for session providers.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::outbound_auth::OutboundAuth;
+use crate::webhook_auth::WebhookAuth;
+use crate::{
+    Capabilities, Channel, ConnectorError, HttpRequest, HttpResponse, InboundEvent, MediaSource,
+    Method, OutboundMessage, ProviderError, Secrets, SendReceipt, WebhookReply, WebhookRequest,
+};
+
+/// What a connector is and what it can do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectorInfo {
+    /// Stable identifier used in configuration, e.g. `twilio`, `meta-whatsapp`.
+    pub id: String,
+    /// The connector's version.
+    pub version: String,
+    /// A human name, e.g. "Twilio Messaging".
+    pub display_name: String,
+    /// The channels it serves.
+    pub channels: Vec<Channel>,
+    /// What the channels support.
+    pub capabilities: Capabilities,
+    /// Hosts its requests go to (the transport's egress allow-list), e.g. `graph.facebook.com`.
+    pub egress_hosts: Vec<String>,
+}
+
+/// One configured channel, as a connector sees it: its id and its non-secret settings.
+///
+/// Secrets are not here: connectors refer to them by name in their auth schemes and the host
+/// resolves them.
+///
+/// ```
+/// use switchboard_core::ChannelContext;
+/// let ctx = ChannelContext::new("wa-main").with_setting("phone_number_id", "1234");
+/// assert_eq!(ctx.setting("phone_number_id").unwrap(), "1234");
+/// assert!(ctx.setting("waba_id").unwrap_err().to_string().contains("waba_id"));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChannelContext {
+    /// The gateway's id for the channel.
+    pub channel_id: String,
+    /// Non-secret settings, connector-specific.
+    #[serde(default)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ChannelContext {
+    /// A channel with no settings.
+    pub fn new(channel_id: impl Into<String>) -> Self {
+        Self {
+            channel_id: channel_id.into(),
+            settings: serde_json::Map::new(),
+        }
+    }
+
+    /// Adds a string setting.
+    pub fn with_setting(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.settings
+            .insert(name.to_owned(), serde_json::Value::String(value.into()));
+        self
+    }
+
+    /// A required, non-empty string setting.
+    pub fn setting(&self, name: &str) -> Result<&str, ConnectorError> {
+        match self.settings.get(name) {
+            Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(s),
+            Some(serde_json::Value::String(_)) => Err(ConnectorError::config(name, "is empty")),
+            Some(_) => Err(ConnectorError::config(name, "must be a string")),
+            None => Err(ConnectorError::config(name, "is required")),
+        }
+    }
+
+    /// An optional string setting; present but empty or not a string is an error.
+    pub fn optional_setting(&self, name: &str) -> Result<Option<&str>, ConnectorError> {
+        match self.settings.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(_) => self.setting(name).map(Some),
+        }
+    }
+}
+
+/// The key a shared webhook endpoint routes on (e.g. a Meta `phone_number_id`): the server maps
+/// it to the configured channel.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ChannelKey(pub String);
+
+/// What a connector made of one webhook: the events, and what to answer the provider once they
+/// are stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WebhookOutcome {
+    /// The events, in the order the provider gave them.
+    pub events: Vec<InboundEvent>,
+    /// The reply.
+    pub reply: WebhookReply,
+}
+
+impl WebhookOutcome {
+    /// Events with a plain `200 OK`.
+    pub fn ok(events: Vec<InboundEvent>) -> Self {
+        Self {
+            events,
+            reply: WebhookReply::ok(),
+        }
+    }
+}
+
+/// The next step of a media download.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MediaStep {
+    /// Run this request and call [`Connector::media_step`] again with its response.
+    Fetch(HttpRequest),
+    /// The last response's body is the media.
+    Done,
+}
+
+/// A provider reached over HTTP: webhooks in, requests out. Pure functions over bytes, no I/O:
+/// the host verifies webhooks (from [`Connector::webhook_auth`]), stores events, and runs the
+/// requests through the transport (with credentials from [`Connector::outbound_auth`]).
+///
+/// Usable as `Arc<dyn Connector>`; a WebAssembly plugin implements it too, and the routing core
+/// and server cannot tell the difference.
+pub trait Connector: Send + Sync {
+    /// Identity and capabilities.
+    fn info(&self) -> &ConnectorInfo;
+
+    /// How the host must authenticate this channel's webhooks (fail closed).
+    fn webhook_auth(&self, ctx: &ChannelContext) -> Result<WebhookAuth, ConnectorError>;
+
+    /// How the transport must authenticate this channel's requests.
+    fn outbound_auth(&self, ctx: &ChannelContext) -> Result<OutboundAuth, ConnectorError>;
+
+    /// For shared endpoints (one Meta app, many numbers): the key of the channel a webhook is
+    /// for, read cheaply before verification. `None`: the endpoint names the channel.
+    fn route(&self, _req: &WebhookRequest) -> Option<ChannelKey> {
+        None
+    }
+
+    /// Turns an authenticated webhook into events and a reply.
+    fn parse_webhook(
+        &self,
+        ctx: &ChannelContext,
+        req: &WebhookRequest,
+    ) -> Result<WebhookOutcome, ConnectorError>;
+
+    /// Builds the request that sends `msg`. Deterministic: the same input builds the same
+    /// request.
+    fn build_send(
+        &self,
+        ctx: &ChannelContext,
+        msg: &OutboundMessage,
+    ) -> Result<HttpRequest, ConnectorError>;
+
+    /// Reads the provider's answer to a send.
+    fn parse_send_response(
+        &self,
+        ctx: &ChannelContext,
+        msg: &OutboundMessage,
+        resp: &HttpResponse,
+    ) -> Result<SendReceipt, ProviderError>;
+
+    /// The next step to download media: `previous` is the response to the last step (`None`
+    /// at the start). The default fetches a URL source directly and refuses provider ids.
+    fn media_step(
+        &self,
+        _ctx: &ChannelContext,
+        source: &MediaSource,
+        previous: Option<&HttpResponse>,
+    ) -> Result<MediaStep, ConnectorError> {
+        match (source, previous) {
+            (MediaSource::Url(url), None) => {
+                Ok(MediaStep::Fetch(HttpRequest::new(Method::Get, url)))
+            }
+            (MediaSource::Url(_), Some(_)) => Ok(MediaStep::Done),
+            (MediaSource::ProviderId(_), _) => Err(ConnectorError::unsupported(
+                "media by provider id on this connector",
+            )),
+        }
+    }
+}
+
+/// A boxed, sendable future, for object-safe async traits.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why a sink refused events. The session must not acknowledge them to the provider.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("event sink refused the events: {reason}")]
+pub struct SinkError {
+    /// Why, e.g. "store unavailable".
+    pub reason: String,
+}
+
+/// Where a session connector pushes what it receives. `deliver` returns once the events are
+/// durable; only then does the session acknowledge them to the provider.
+pub trait EventSink: Send + Sync {
+    /// Stores events of `channel_id`.
+    fn deliver<'a>(
+        &'a self,
+        channel_id: &'a str,
+        events: Vec<InboundEvent>,
+    ) -> BoxFuture<'a, Result<(), SinkError>>;
+}
+
+/// A provider that holds a connection (SMPP): it does its own I/O, pushes events into an
+/// [`EventSink`] and sends over its session. Usable as `Arc<dyn SessionConnector>`.
+pub trait SessionConnector: Send + Sync {
+    /// Identity and capabilities.
+    fn info(&self) -> &ConnectorInfo;
+
+    /// Keeps the session up (reconnecting as needed) until it fails for good.
+    fn run<'a>(
+        &'a self,
+        ctx: &'a ChannelContext,
+        secrets: &'a Secrets,
+        sink: Arc<dyn EventSink>,
+    ) -> BoxFuture<'a, Result<(), ConnectorError>>;
+
+    /// Sends a message over the session.
+    fn send<'a>(
+        &'a self,
+        msg: &'a OutboundMessage,
+    ) -> BoxFuture<'a, Result<SendReceipt, ProviderError>>;
+}

@@ -1,0 +1,1 @@
+//! Executes connector HTTP requests.
