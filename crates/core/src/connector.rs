@@ -7,10 +7,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::outbound_auth::OutboundAuth;
-use crate::webhook_auth::WebhookAuth;
+use crate::webhook_auth::{self, Verified, WebhookAuth};
 use crate::{
     Capabilities, Channel, ConnectorError, HttpRequest, HttpResponse, InboundEvent, MediaSource,
-    Method, OutboundMessage, ProviderError, Secrets, SendReceipt, WebhookReply, WebhookRequest,
+    Method, OutboundMessage, ProviderError, SecretStore, Secrets, SendReceipt, Timestamp,
+    WebhookReply, WebhookRequest,
 };
 
 /// What a connector is and what it can do.
@@ -182,6 +183,29 @@ pub trait Connector: Send + Sync {
                 "media by provider id on this connector",
             )),
         }
+    }
+}
+
+/// Authenticates a webhook with the connector's declared scheme, then parses it: the path every
+/// webhook takes, in the gateway, in `switchboard replay` and in the conformance kit.
+///
+/// A subscription handshake (Meta's GET) is answered by the scheme and yields no events. `now`
+/// is the current time, for schemes with a replay window.
+pub fn receive_webhook(
+    connector: &dyn Connector,
+    ctx: &ChannelContext,
+    secrets: &dyn SecretStore,
+    req: &WebhookRequest,
+    now: Timestamp,
+) -> Result<WebhookOutcome, ConnectorError> {
+    let scheme = connector.webhook_auth(ctx)?;
+    match webhook_auth::verify(&scheme, secrets, req, now) {
+        Ok(Verified::Authentic) => connector.parse_webhook(ctx, req),
+        Ok(Verified::Handshake(reply)) => Ok(WebhookOutcome {
+            events: Vec::new(),
+            reply,
+        }),
+        Err(e) => Err(ConnectorError::invalid_signature(e.to_string())),
     }
 }
 

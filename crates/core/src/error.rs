@@ -160,7 +160,7 @@ pub enum ConnectorError {
     /// The payload could not be parsed.
     #[error("malformed payload: {reason}")]
     Malformed {
-        /// What was wrong, e.g. "entry[0].changes is not an array".
+        /// What was wrong, e.g. "`entry[0].changes` is not an array".
         reason: String,
     },
     /// The webhook or message is well-formed but of a kind this connector does not handle.

@@ -11,6 +11,10 @@ use crate::{Address, Content, DeliveryStatus, Extensions, ProviderError, Timesta
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "messages are the common case; boxing them would allocate for every event"
+)]
 pub enum InboundEvent {
     /// A message from a customer.
     Message(InboundMessage),

@@ -97,6 +97,11 @@ impl Secrets {
     pub fn insert(&mut self, name: SecretName, value: Secret) {
         self.0.insert(name, value);
     }
+
+    /// The names of the secrets held.
+    pub fn names(&self) -> impl Iterator<Item = &SecretName> {
+        self.0.keys()
+    }
 }
 
 impl SecretStore for Secrets {

@@ -40,6 +40,22 @@ impl Timestamp {
         Self::from_unix_millis(unix_seconds.saturating_mul(1000))
     }
 
+    /// Converts a [`std::time::SystemTime`] the caller read (core never reads a clock itself).
+    /// Times before the epoch or beyond year 9999 clamp.
+    ///
+    /// ```
+    /// use switchboard_core::Timestamp;
+    /// let now = Timestamp::from_system_time(std::time::SystemTime::now());
+    /// assert!(now > Timestamp::from_unix_seconds(1_700_000_000));
+    /// ```
+    pub fn from_system_time(time: std::time::SystemTime) -> Self {
+        let millis = match time.duration_since(std::time::UNIX_EPOCH) {
+            Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+            Err(before) => i64::try_from(before.duration().as_millis()).map_or(i64::MIN, |m| -m),
+        };
+        Self::from_unix_millis(millis)
+    }
+
     /// Milliseconds since the Unix epoch.
     pub fn unix_millis(self) -> i64 {
         self.unix_millis
