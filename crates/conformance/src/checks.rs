@@ -123,9 +123,10 @@ impl Env<'_> {
         );
 
         let handshake = outcome.events.is_empty() && request.method == switchboard_core::Method::Get;
-        let authenticated = !matches!(self.connector.webhook_auth(self.ctx), Ok(WebhookAuth::None));
+        let scheme = self.connector.webhook_auth(self.ctx).ok();
+        let authenticated = scheme.as_ref().is_some_and(|s| *s != WebhookAuth::None);
         if authenticated && !handshake {
-            if !request.body.is_empty() {
+            if !request.body.is_empty() && scheme.as_ref().is_some_and(WebhookAuth::signs_body) {
                 let mut mutated = request.clone();
                 let middle = mutated.body.len() / 2;
                 mutated.body[middle] ^= 0x01;

@@ -199,13 +199,12 @@ pub fn receive_webhook(
     now: Timestamp,
 ) -> Result<WebhookOutcome, ConnectorError> {
     let scheme = connector.webhook_auth(ctx)?;
-    match webhook_auth::verify(&scheme, secrets, req, now) {
-        Ok(Verified::Authentic) => connector.parse_webhook(ctx, req),
-        Ok(Verified::Handshake(reply)) => Ok(WebhookOutcome {
+    match webhook_auth::verify(&scheme, secrets, req, now)? {
+        Verified::Authentic => connector.parse_webhook(ctx, req),
+        Verified::Handshake(reply) => Ok(WebhookOutcome {
             events: Vec::new(),
             reply,
         }),
-        Err(e) => Err(ConnectorError::invalid_signature(e.to_string())),
     }
 }
 

@@ -33,6 +33,7 @@ mod http;
 mod outbound;
 pub mod outbound_auth;
 mod secret;
+pub mod sms;
 mod status;
 mod timestamp;
 pub mod webhook_auth;
@@ -43,7 +44,7 @@ pub use capabilities::{
 };
 pub use connector::{
     BoxFuture, ChannelContext, ChannelKey, Connector, ConnectorInfo, EventSink, MediaStep,
-    SessionConnector, SinkError, WebhookOutcome,
+    SessionConnector, SinkError, WebhookOutcome, receive_webhook,
 };
 pub use content::{
     ContactCard, Content, Interactive, InteractiveAction, ListRow, ListSection, Location, Media,
