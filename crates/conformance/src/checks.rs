@@ -41,7 +41,9 @@ pub fn run_case(connector: &dyn Connector, path: &Path, case: &Case, report: &mu
         Err(e) => return checker.check("resolve_secrets", Err(e.to_string())),
     };
     let ctx = case.channel.context();
-    let now = case.now.unwrap_or_else(|| Timestamp::from_system_time(SystemTime::now()));
+    let now = case
+        .now
+        .unwrap_or_else(|| Timestamp::from_system_time(SystemTime::now()));
     let env = Env {
         connector,
         ctx: &ctx,
@@ -53,12 +55,22 @@ pub fn run_case(connector: &dyn Connector, path: &Path, case: &Case, report: &mu
             request,
             expect,
             expect_error,
-        } => env.webhook_checks(&mut checker, request, expect.as_ref(), expect_error.as_ref()),
+        } => env.webhook_checks(
+            &mut checker,
+            request,
+            expect.as_ref(),
+            expect_error.as_ref(),
+        ),
         CaseKind::Send {
             message,
             expect_request,
             expect_error,
-        } => env.send_checks(&mut checker, message, expect_request.as_ref(), expect_error.as_ref()),
+        } => env.send_checks(
+            &mut checker,
+            message,
+            expect_request.as_ref(),
+            expect_error.as_ref(),
+        ),
         CaseKind::SendResponse {
             message,
             response,
@@ -82,7 +94,10 @@ struct Env<'a> {
 }
 
 impl Env<'_> {
-    fn receive(&self, req: &WebhookRequest) -> Result<Result<WebhookOutcome, ConnectorError>, String> {
+    fn receive(
+        &self,
+        req: &WebhookRequest,
+    ) -> Result<Result<WebhookOutcome, ConnectorError>, String> {
         no_panic(|| receive_webhook(self.connector, self.ctx, self.secrets, req, self.now))
     }
 
@@ -99,8 +114,15 @@ impl Env<'_> {
         };
         match (expect, expect_error) {
             (Some(spec), None) => checker.check("webhook_outcome", outcome_matches(&first, spec)),
-            (None, Some(expected)) => checker.check("webhook_error", error_matches(&first, expected)),
-            _ => return checker.check("case", Err("give exactly one of `expect`, `expect_error`".into())),
+            (None, Some(expected)) => {
+                checker.check("webhook_error", error_matches(&first, expected))
+            }
+            _ => {
+                return checker.check(
+                    "case",
+                    Err("give exactly one of `expect`, `expect_error`".into()),
+                );
+            }
         }
 
         let second = self.receive(request);
@@ -116,13 +138,18 @@ impl Env<'_> {
         let Ok(outcome) = &first else { return };
         checker.check(
             "events_carry_provider_ids",
-            match outcome.events.iter().find(|e| e.dedupe_key().provider_id.is_empty()) {
+            match outcome
+                .events
+                .iter()
+                .find(|e| e.dedupe_key().provider_id.is_empty())
+            {
                 Some(event) => Err(format!("event without a provider id: {event:?}")),
                 None => Ok(()),
             },
         );
 
-        let handshake = outcome.events.is_empty() && request.method == switchboard_core::Method::Get;
+        let handshake =
+            outcome.events.is_empty() && request.method == switchboard_core::Method::Get;
         let scheme = self.connector.webhook_auth(self.ctx).ok();
         let authenticated = scheme.as_ref().is_some_and(|s| *s != WebhookAuth::None);
         if authenticated && !handshake {
@@ -130,11 +157,17 @@ impl Env<'_> {
                 let mut mutated = request.clone();
                 let middle = mutated.body.len() / 2;
                 mutated.body[middle] ^= 0x01;
-                checker.check("signature_rejects_mutated_body", self.expect_rejected(&mutated));
+                checker.check(
+                    "signature_rejects_mutated_body",
+                    self.expect_rejected(&mutated),
+                );
             }
             let mut bare = request.clone();
             bare.headers.clear();
-            checker.check("signature_rejects_missing_headers", self.expect_rejected(&bare));
+            checker.check(
+                "signature_rejects_missing_headers",
+                self.expect_rejected(&bare),
+            );
         }
 
         checker.check("hostile_input_never_panics", self.hostile_webhooks(request));
@@ -156,13 +189,19 @@ impl Env<'_> {
             .is_some_and(|ct| ct.contains("json"));
         let mut bodies: Vec<(&str, Vec<u8>)> = vec![
             ("empty", Vec::new()),
-            ("invalid utf-8", [body.as_slice(), &[0xff, 0xfe, 0x80]].concat()),
+            (
+                "invalid utf-8",
+                [body.as_slice(), &[0xff, 0xfe, 0x80]].concat(),
+            ),
             ("doubled", [body.as_slice(), body.as_slice()].concat()),
             ("deep nesting", "[".repeat(100_000).into_bytes()),
             ("deep objects", "{\"a\":".repeat(50_000).into_bytes()),
             ("1 MiB", vec![b'a'; 1 << 20]),
             ("noise", noise(4096)),
-            ("huge number", b"{\"entry\":[1e999999999],\"NumMedia\":\"99999999999999999999\"}".to_vec()),
+            (
+                "huge number",
+                b"{\"entry\":[1e999999999],\"NumMedia\":\"99999999999999999999\"}".to_vec(),
+            ),
         ];
         if body.len() > 1 {
             bodies.push(("truncated", body[..body.len() / 2].to_vec()));
@@ -192,9 +231,18 @@ impl Env<'_> {
             Err(panic) => return checker.check("build_send", Err(panic)),
         };
         match (expect_request, expect_error) {
-            (Some(expected), None) => checker.check("build_send", request_matches(&first, expected)),
-            (None, Some(expected)) => checker.check("build_send_error", error_matches(&first, expected)),
-            _ => return checker.check("case", Err("give exactly one of `expect_request`, `expect_error`".into())),
+            (Some(expected), None) => {
+                checker.check("build_send", request_matches(&first, expected))
+            }
+            (None, Some(expected)) => {
+                checker.check("build_send_error", error_matches(&first, expected))
+            }
+            _ => {
+                return checker.check(
+                    "case",
+                    Err("give exactly one of `expect_request`, `expect_error`".into()),
+                );
+            }
         }
         checker.check(
             "build_send_is_deterministic",
@@ -217,7 +265,9 @@ impl Env<'_> {
             String::from_utf8_lossy(&request.body)
         );
         for name in self.secrets.names() {
-            let Some(value) = self.secrets.secret(name).map(Secret::expose) else { continue };
+            let Some(value) = self.secrets.secret(name).map(Secret::expose) else {
+                continue;
+            };
             // Short values (test tokens like `1`) would match by coincidence.
             if value.len() >= 4 && text.contains(value) {
                 return Err(format!("the request contains the value of secret `{name}`"));
@@ -242,10 +292,13 @@ impl Env<'_> {
             Err(panic) => return checker.check("parse_send_response", Err(panic)),
         };
         match (expect_receipt, expect_error) {
-            (Some(expected), None) => checker.check("parse_send_response", receipt_matches(&result, expected)),
-            (None, Some(expected)) => {
-                checker.check("error_classification", provider_error_matches(&result, expected))
+            (Some(expected), None) => {
+                checker.check("parse_send_response", receipt_matches(&result, expected))
             }
+            (None, Some(expected)) => checker.check(
+                "error_classification",
+                provider_error_matches(&result, expected),
+            ),
             _ => {
                 return checker.check(
                     "case",
@@ -268,19 +321,24 @@ impl Env<'_> {
         );
         checker.check(
             "garbage_responses_are_errors",
-            [Vec::new(), noise(512), b"{\"sid\":".to_vec(), "[".repeat(100_000).into_bytes()]
-                .into_iter()
-                .try_for_each(|body| {
-                    let garbage = HttpResponse {
-                        status: 200,
-                        headers: response.headers.clone(),
-                        body,
-                    };
-                    match parse(&garbage)? {
-                        Err(_) => Ok(()),
-                        Ok(receipt) => Err(format!("a garbage 200 body was read as {receipt:?}")),
-                    }
-                }),
+            [
+                Vec::new(),
+                noise(512),
+                b"{\"sid\":".to_vec(),
+                "[".repeat(100_000).into_bytes(),
+            ]
+            .into_iter()
+            .try_for_each(|body| {
+                let garbage = HttpResponse {
+                    status: 200,
+                    headers: response.headers.clone(),
+                    body,
+                };
+                match parse(&garbage)? {
+                    Err(_) => Ok(()),
+                    Ok(receipt) => Err(format!("a garbage 200 body was read as {receipt:?}")),
+                }
+            }),
         );
     }
 }
@@ -310,14 +368,17 @@ fn noise(len: usize) -> Vec<u8> {
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
-    serde_json::to_value(value).unwrap_or_else(|e| serde_json::Value::String(format!("<unserializable: {e}>")))
+    serde_json::to_value(value)
+        .unwrap_or_else(|e| serde_json::Value::String(format!("<unserializable: {e}>")))
 }
 
 fn diff(what: &str, actual: serde_json::Value, expected: serde_json::Value) -> Result<(), String> {
     if actual == expected {
         Ok(())
     } else {
-        Err(format!("{what} differ\n  actual:   {actual}\n  expected: {expected}"))
+        Err(format!(
+            "{what} differ\n  actual:   {actual}\n  expected: {expected}"
+        ))
     }
 }
 
@@ -325,7 +386,9 @@ fn outcome_matches(
     result: &Result<WebhookOutcome, ConnectorError>,
     spec: &WebhookOutcomeSpec,
 ) -> Result<(), String> {
-    let outcome = result.as_ref().map_err(|e| format!("expected events, got error: {e}"))?;
+    let outcome = result
+        .as_ref()
+        .map_err(|e| format!("expected events, got error: {e}"))?;
     diff("events", to_json(&outcome.events), to_json(&spec.events))?;
     diff("replies", to_json(&outcome.reply), to_json(&spec.reply))
 }
@@ -335,7 +398,12 @@ fn error_matches<T: std::fmt::Debug>(
     expected: &ExpectedError,
 ) -> Result<(), String> {
     let error = match result {
-        Ok(value) => return Err(format!("expected a `{}` error, got {value:?}", expected.kind)),
+        Ok(value) => {
+            return Err(format!(
+                "expected a `{}` error, got {value:?}",
+                expected.kind
+            ));
+        }
         Err(e) => e,
     };
     let kind = match error {
@@ -346,7 +414,10 @@ fn error_matches<T: std::fmt::Debug>(
         _ => "other",
     };
     if kind != expected.kind {
-        return Err(format!("expected a `{}` error, got `{kind}`: {error}", expected.kind));
+        return Err(format!(
+            "expected a `{}` error, got `{kind}`: {error}",
+            expected.kind
+        ));
     }
     match &expected.contains {
         Some(needle) if !error.to_string().contains(needle.as_str()) => {
@@ -362,17 +433,25 @@ fn request_matches(
     result: &Result<HttpRequest, ConnectorError>,
     expected: &HttpRequest,
 ) -> Result<(), String> {
-    let actual = result.as_ref().map_err(|e| format!("expected a request, got error: {e}"))?;
+    let actual = result
+        .as_ref()
+        .map_err(|e| format!("expected a request, got error: {e}"))?;
     if actual.method != expected.method || actual.url != expected.url {
         return Err(format!(
             "request line differs\n  actual:   {} {}\n  expected: {} {}",
             actual.method, actual.url, expected.method, expected.url
         ));
     }
-    diff("headers", to_json(&actual.headers), to_json(&expected.headers))?;
+    diff(
+        "headers",
+        to_json(&actual.headers),
+        to_json(&expected.headers),
+    )?;
     let content_type = expected.header("content-type").unwrap_or_default();
     if content_type.contains("json") {
-        let parse = |body: &[u8]| serde_json::from_slice::<serde_json::Value>(body).map_err(|e| e.to_string());
+        let parse = |body: &[u8]| {
+            serde_json::from_slice::<serde_json::Value>(body).map_err(|e| e.to_string())
+        };
         diff("JSON bodies", parse(&actual.body)?, parse(&expected.body)?)
     } else if content_type.contains("x-www-form-urlencoded") {
         let pairs = |body: &[u8]| {
@@ -397,8 +476,13 @@ fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
         .form_pairs()
 }
 
-fn receipt_matches(result: &Result<SendReceipt, ProviderError>, expected: &SendReceipt) -> Result<(), String> {
-    let receipt = result.as_ref().map_err(|e| format!("expected a receipt, got error: {e}"))?;
+fn receipt_matches(
+    result: &Result<SendReceipt, ProviderError>,
+    expected: &SendReceipt,
+) -> Result<(), String> {
+    let receipt = result
+        .as_ref()
+        .map_err(|e| format!("expected a receipt, got error: {e}"))?;
     diff("receipts", to_json(receipt), to_json(expected))
 }
 
@@ -407,11 +491,19 @@ fn provider_error_matches(
     expected: &ExpectedProviderError,
 ) -> Result<(), String> {
     let error = match result {
-        Ok(receipt) => return Err(format!("expected a `{}` error, got {receipt:?}", expected.class)),
+        Ok(receipt) => {
+            return Err(format!(
+                "expected a `{}` error, got {receipt:?}",
+                expected.class
+            ));
+        }
         Err(e) => e,
     };
     if error.class != expected.class {
-        return Err(format!("expected class `{}`, got `{}`: {error}", expected.class, error.class));
+        return Err(format!(
+            "expected class `{}`, got `{}`: {error}",
+            expected.class, error.class
+        ));
     }
     if expected.provider_code.is_some() && error.provider_code != expected.provider_code {
         return Err(format!(
@@ -422,7 +514,10 @@ fn provider_error_matches(
     if let Some(secs) = expected.retry_after_secs
         && error.retry_after.map(|d| d.as_secs()) != Some(secs)
     {
-        return Err(format!("expected retry after {secs} s, got {:?}", error.retry_after));
+        return Err(format!(
+            "expected retry after {secs} s, got {:?}",
+            error.retry_after
+        ));
     }
     Ok(())
 }

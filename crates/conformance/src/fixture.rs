@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use switchboard_core::{
     ChannelContext, ErrorClass, HttpRequest, HttpResponse, InboundEvent, OutboundMessage, Secret,
-    SecretName, SendReceipt, Secrets, Timestamp, WebhookReply, WebhookRequest,
+    SecretName, Secrets, SendReceipt, Timestamp, WebhookReply, WebhookRequest,
 };
 
 /// Why a fixture, channel file or secret could not be loaded.

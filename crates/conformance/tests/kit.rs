@@ -2,15 +2,15 @@
 
 use std::path::Path;
 
+use switchboard_conformance::{check_fixtures, run_fixtures};
 use switchboard_core::outbound_auth::OutboundAuth;
 use switchboard_core::webhook_auth::WebhookAuth;
 use switchboard_core::{
-    Address, Capabilities, Channel, ChannelContext, Connector, ConnectorError, ConnectorInfo,
-    Content, DeliveryStatus, ErrorClass, HttpRequest, HttpResponse, InboundEvent, InboundMessage,
-    Method, OutboundMessage, ProviderError, SendReceipt, WebhookOutcome, WebhookRequest,
-    WindowPolicy,
+    Address, Capabilities, Channel, ChannelContext, ChannelSupport, Connector, ConnectorError,
+    ConnectorInfo, Content, DeliveryStatus, ErrorClass, HttpRequest, HttpResponse, InboundEvent,
+    InboundMessage, Method, OutboundMessage, ProviderError, SendReceipt, WebhookOutcome,
+    WebhookRequest, WindowPolicy,
 };
-use switchboard_conformance::{check_fixtures, run_fixtures};
 
 /// A toy provider: JSON webhooks `{"id", "from", "text"}` behind a header token; sends JSON.
 struct Toy {
@@ -33,8 +33,10 @@ impl Toy {
                 id: "toy".into(),
                 version: "1.0.0".into(),
                 display_name: "Toy".into(),
-                channels: vec![Channel::Sms],
-                capabilities: Capabilities::new(160, WindowPolicy::None),
+                channels: vec![ChannelSupport::new(
+                    Channel::Sms,
+                    Capabilities::new(160, WindowPolicy::None),
+                )],
                 egress_hosts: vec!["api.toy.example".into()],
             },
             flaw,
@@ -80,16 +82,18 @@ impl Connector for Toy {
                 .map(str::to_owned)
                 .ok_or_else(|| ConnectorError::malformed(format!("`{name}` is missing")))
         };
-        Ok(WebhookOutcome::ok(vec![InboundEvent::Message(InboundMessage {
-            id: field("id")?,
-            from: Address::phone(Channel::Sms, field("from")?),
-            to: Address::phone(Channel::Sms, ctx.setting("number")?),
-            timestamp: None,
-            content: Content::text(field("text")?),
-            profile_name: None,
-            reply_to: None,
-            extensions: Default::default(),
-        })]))
+        Ok(WebhookOutcome::ok(vec![InboundEvent::Message(
+            InboundMessage {
+                id: field("id")?,
+                from: Address::phone(Channel::Sms, field("from")?),
+                to: Address::phone(Channel::Sms, ctx.setting("number")?),
+                timestamp: None,
+                content: Content::text(field("text")?),
+                profile_name: None,
+                reply_to: None,
+                extensions: Default::default(),
+            },
+        )]))
     }
 
     fn build_send(

@@ -23,12 +23,53 @@ pub struct ConnectorInfo {
     pub version: String,
     /// A human name, e.g. "Twilio Messaging".
     pub display_name: String,
-    /// The channels it serves.
-    pub channels: Vec<Channel>,
-    /// What the channels support.
-    pub capabilities: Capabilities,
+    /// The channels it serves, each with what it supports there.
+    pub channels: Vec<ChannelSupport>,
     /// Hosts its requests go to (the transport's egress allow-list), e.g. `graph.facebook.com`.
     pub egress_hosts: Vec<String>,
+}
+
+impl ConnectorInfo {
+    /// What the connector supports on `channel`; `None` when it does not serve it.
+    ///
+    /// ```
+    /// use switchboard_core::{Capabilities, Channel, ChannelSupport, ConnectorInfo, WindowPolicy};
+    /// let info = ConnectorInfo {
+    ///     id: "sms-only".into(),
+    ///     version: "1.0.0".into(),
+    ///     display_name: "SMS".into(),
+    ///     channels: vec![ChannelSupport::new(Channel::Sms, Capabilities::new(1600, WindowPolicy::None))],
+    ///     egress_hosts: vec![],
+    /// };
+    /// assert!(info.capabilities(&Channel::Sms).is_some());
+    /// assert!(info.capabilities(&Channel::WhatsApp).is_none());
+    /// ```
+    pub fn capabilities(&self, channel: &Channel) -> Option<&Capabilities> {
+        self.channels
+            .iter()
+            .find(|support| support.channel == *channel)
+            .map(|support| &support.capabilities)
+    }
+}
+
+/// A channel a connector serves and what it supports there. One connector may serve several
+/// channels with different rules (Twilio: WhatsApp with a 24-hour window, SMS without).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelSupport {
+    /// The channel.
+    pub channel: Channel,
+    /// What it supports.
+    pub capabilities: Capabilities,
+}
+
+impl ChannelSupport {
+    /// A channel with its capabilities.
+    pub fn new(channel: Channel, capabilities: Capabilities) -> Self {
+        Self {
+            channel,
+            capabilities,
+        }
+    }
 }
 
 /// One configured channel, as a connector sees it: its id and its non-secret settings.

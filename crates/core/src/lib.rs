@@ -43,8 +43,8 @@ pub use capabilities::{
     Capabilities, ContentKind, MediaLimit, SupportLevel, WindowDecision, WindowPolicy,
 };
 pub use connector::{
-    BoxFuture, ChannelContext, ChannelKey, Connector, ConnectorInfo, EventSink, MediaStep,
-    SessionConnector, SinkError, WebhookOutcome, receive_webhook,
+    BoxFuture, ChannelContext, ChannelKey, ChannelSupport, Connector, ConnectorInfo, EventSink,
+    MediaStep, SessionConnector, SinkError, WebhookOutcome, receive_webhook,
 };
 pub use content::{
     ContactCard, Content, Interactive, InteractiveAction, ListRow, ListSection, Location, Media,

@@ -602,17 +602,17 @@ fn window_policy_per_channel() {
     assert_eq!(
         twilio
             .info()
-            .capabilities
+            .capabilities(&Channel::WhatsApp)
+            .unwrap()
             .window_decision(Some(last), later, &text, None),
         WindowDecision::TemplateRequired
     );
     assert_eq!(
-        TwilioConnector::capabilities_for(&Channel::Sms).window_decision(
-            Some(last),
-            later,
-            &text,
-            None
-        ),
+        twilio
+            .info()
+            .capabilities(&Channel::Sms)
+            .unwrap()
+            .window_decision(Some(last), later, &text, None),
         WindowDecision::FreeForm
     );
 }

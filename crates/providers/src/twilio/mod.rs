@@ -29,11 +29,9 @@
 //! # One connector, two channels
 //!
 //! One Twilio channel serves WhatsApp and SMS: the channel of each message is its address's
-//! (`whatsapp:` prefix inbound; `Address::channel` outbound). [`ConnectorInfo::capabilities`]
-//! can hold one set, so it holds **WhatsApp's**, the stricter (24-hour window, templates outside
-//! it); callers that know they send SMS ask [`TwilioConnector::capabilities_for`], whose SMS set
-//! has no window. Routing on `info()` alone is therefore safe (it may ask for a template on SMS
-//! where none is needed, never the reverse).
+//! (`whatsapp:` prefix inbound; `Address::channel` outbound). [`ConnectorInfo::channels`] lists
+//! both with their own capabilities: WhatsApp's has the 24-hour window and templates, SMS's has
+//! no window.
 //!
 //! # Webhooks
 //!
@@ -128,10 +126,10 @@ mod status;
 use switchboard_core::outbound_auth::OutboundAuth;
 use switchboard_core::webhook_auth::WebhookAuth;
 use switchboard_core::{
-    Capabilities, Channel, ChannelContext, Connector, ConnectorError, ConnectorInfo, ContentKind,
-    HttpRequest, HttpResponse, MediaKind, MediaLimit, MediaSource, MediaStep, Method,
-    OutboundMessage, ProviderError, SecretName, SendReceipt, SupportLevel, WebhookOutcome,
-    WebhookRequest, WindowPolicy,
+    Capabilities, Channel, ChannelContext, ChannelSupport, Connector, ConnectorError,
+    ConnectorInfo, ContentKind, HttpRequest, HttpResponse, MediaKind, MediaLimit, MediaSource,
+    MediaStep, Method, OutboundMessage, ProviderError, SecretName, SendReceipt, SupportLevel,
+    WebhookOutcome, WebhookRequest, WindowPolicy,
 };
 
 pub use errors::{ERROR_CODES, error_class};
@@ -167,8 +165,12 @@ impl TwilioConnector {
                 id: "twilio".into(),
                 version: env!("CARGO_PKG_VERSION").into(),
                 display_name: "Twilio Messaging (WhatsApp, SMS/MMS)".into(),
-                channels: vec![Channel::WhatsApp, Channel::Sms],
-                capabilities: Self::capabilities_for(&Channel::WhatsApp),
+                channels: [Channel::WhatsApp, Channel::Sms]
+                    .into_iter()
+                    .map(|channel| {
+                        ChannelSupport::new(channel.clone(), Self::capabilities_for(&channel))
+                    })
+                    .collect(),
                 egress_hosts: vec![
                     "api.twilio.com".into(),
                     "mms.twiliocdn.com".into(),
@@ -182,7 +184,7 @@ impl TwilioConnector {
     /// and 16 MB otherwise; location partial; buttons and lists as numbered text) or SMS/MMS (no
     /// window; MMS images up to 5 MB, other media 500 KB and only where carriers take it; no
     /// location). Other channels get SMS's set.
-    pub fn capabilities_for(channel: &Channel) -> Capabilities {
+    fn capabilities_for(channel: &Channel) -> Capabilities {
         let common = |window| {
             Capabilities::new(send::MAX_BODY_CHARS as u32, window)
                 .with(ContentKind::Template, SupportLevel::Full)
@@ -352,17 +354,15 @@ mod tests {
 
     #[test]
     fn whatsapp_and_sms_capabilities_differ_in_window() {
-        assert_eq!(
-            TwilioConnector::capabilities_for(&Channel::WhatsApp).window,
-            WindowPolicy::whatsapp()
-        );
-        assert_eq!(
-            TwilioConnector::capabilities_for(&Channel::Sms).window,
-            WindowPolicy::None
-        );
-        assert_eq!(
-            TwilioConnector::new().info().capabilities,
-            TwilioConnector::capabilities_for(&Channel::WhatsApp)
-        );
+        let twilio = TwilioConnector::new();
+        let window = |channel| {
+            twilio
+                .info()
+                .capabilities(&channel)
+                .map(|c| c.window.clone())
+        };
+        assert_eq!(window(Channel::WhatsApp), Some(WindowPolicy::whatsapp()));
+        assert_eq!(window(Channel::Sms), Some(WindowPolicy::None));
+        assert_eq!(window(Channel::Messenger), None);
     }
 }

@@ -7,9 +7,9 @@ use std::time::Duration;
 use switchboard_core::outbound_auth::OutboundAuth;
 use switchboard_core::webhook_auth::WebhookAuth;
 use switchboard_core::{
-    Capabilities, Channel, ChannelContext, Connector, ConnectorError, ConnectorInfo,
-    DeliveryStatus, ErrorClass, HttpRequest, HttpResponse, MediaSource, MediaStep, Method,
-    OutboundMessage, ProviderError, SendReceipt, Timestamp, WebhookOutcome, WebhookRequest,
+    Capabilities, Channel, ChannelContext, ChannelSupport, Connector, ConnectorError,
+    ConnectorInfo, DeliveryStatus, ErrorClass, HttpRequest, HttpResponse, MediaSource, MediaStep,
+    Method, OutboundMessage, ProviderError, SendReceipt, Timestamp, WebhookOutcome, WebhookRequest,
     WindowPolicy,
 };
 use switchboard_transport::{Clock, EgressPolicy, Transport, TransportBuilder};
@@ -60,8 +60,10 @@ impl TestConnector {
                 id: "test".into(),
                 version: "0".into(),
                 display_name: "Test".into(),
-                channels: vec![Channel::Sms],
-                capabilities: Capabilities::new(1600, WindowPolicy::None),
+                channels: vec![ChannelSupport::new(
+                    Channel::Sms,
+                    Capabilities::new(1600, WindowPolicy::None),
+                )],
                 egress_hosts: vec!["127.0.0.1".into()],
             },
             base: base.to_owned(),
