@@ -291,3 +291,198 @@ pub trait SessionConnector: Send + Sync {
         msg: &'a OutboundMessage,
     ) -> BoxFuture<'a, Result<SendReceipt, ProviderError>>;
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+    use crate::{Address, Content, DeliveryStatus, InboundMessage, WindowPolicy};
+
+    /// Polls a future that never waits (everything here is ready at once).
+    fn ready<T>(future: BoxFuture<'_, T>) -> T {
+        let mut future = future;
+        match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(value) => value,
+            Poll::Pending => panic!("the test future was not ready"),
+        }
+    }
+
+    /// Records deliveries; refuses them while `down` is set, as a store outage would.
+    #[derive(Default)]
+    struct RecordingSink {
+        delivered: Mutex<Vec<(String, Vec<InboundEvent>)>>,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    impl EventSink for RecordingSink {
+        fn deliver<'a>(
+            &'a self,
+            channel_id: &'a str,
+            events: Vec<InboundEvent>,
+        ) -> BoxFuture<'a, Result<(), SinkError>> {
+            Box::pin(async move {
+                if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                    return Err(SinkError {
+                        reason: "store unavailable".into(),
+                    });
+                }
+                self.delivered
+                    .lock()
+                    .map_err(|_| SinkError {
+                        reason: "poisoned".into(),
+                    })?
+                    .push((channel_id.to_owned(), events));
+                Ok(())
+            })
+        }
+    }
+
+    /// A session that receives one message and acknowledges it only once the sink stored it.
+    struct OneShotSession {
+        info: ConnectorInfo,
+        acknowledged: Mutex<Vec<String>>,
+    }
+
+    impl SessionConnector for OneShotSession {
+        fn info(&self) -> &ConnectorInfo {
+            &self.info
+        }
+
+        fn run<'a>(
+            &'a self,
+            ctx: &'a ChannelContext,
+            _secrets: &'a Secrets,
+            sink: Arc<dyn EventSink>,
+        ) -> BoxFuture<'a, Result<(), ConnectorError>> {
+            Box::pin(async move {
+                let message = InboundMessage {
+                    id: "smsc-1".into(),
+                    from: Address::phone(Channel::Sms, "+15550001"),
+                    to: Address::phone(Channel::Sms, "+15550002"),
+                    timestamp: None,
+                    content: Content::text("hi"),
+                    profile_name: None,
+                    reply_to: None,
+                    extensions: Default::default(),
+                };
+                let outcome = sink
+                    .deliver(&ctx.channel_id, vec![InboundEvent::Message(message)])
+                    .await;
+                if outcome.is_ok() {
+                    self.acknowledged
+                        .lock()
+                        .map_err(|_| ConnectorError::malformed("poisoned"))?
+                        .push("smsc-1".into());
+                }
+                Ok(())
+            })
+        }
+
+        fn send<'a>(
+            &'a self,
+            msg: &'a OutboundMessage,
+        ) -> BoxFuture<'a, Result<SendReceipt, ProviderError>> {
+            Box::pin(async move {
+                Ok(SendReceipt::new(
+                    format!("smsc-{}", msg.idempotency_key),
+                    DeliveryStatus::Accepted,
+                ))
+            })
+        }
+    }
+
+    fn session() -> Arc<dyn SessionConnector> {
+        Arc::new(OneShotSession {
+            info: ConnectorInfo {
+                id: "session".into(),
+                version: "0".into(),
+                display_name: "Session".into(),
+                channels: vec![ChannelSupport::new(
+                    Channel::Sms,
+                    Capabilities::new(160, WindowPolicy::None),
+                )],
+                egress_hosts: vec![],
+            },
+            acknowledged: Mutex::new(Vec::new()),
+        })
+    }
+
+    #[test]
+    fn session_connectors_work_as_trait_objects_and_ack_only_stored_events() {
+        let connector = session();
+        let sink = Arc::new(RecordingSink::default());
+        let ctx = ChannelContext::new("smpp-1");
+
+        sink.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        ready(connector.run(&ctx, &Secrets::default(), sink.clone())).unwrap();
+        assert!(sink.delivered.lock().unwrap().is_empty());
+
+        sink.down.store(false, std::sync::atomic::Ordering::SeqCst);
+        ready(connector.run(&ctx, &Secrets::default(), sink.clone())).unwrap();
+        let delivered = sink.delivered.lock().unwrap();
+        assert_eq!(delivered.len(), 1);
+        assert_eq!(delivered[0].0, "smpp-1");
+
+        let msg = OutboundMessage::new(
+            "k9",
+            Address::phone(Channel::Sms, "+15550001"),
+            Content::text("hello"),
+        );
+        let receipt = ready(connector.send(&msg)).unwrap();
+        assert_eq!(receipt.provider_message_id, "smsc-k9");
+    }
+
+    #[test]
+    fn the_default_media_step_fetches_urls_and_refuses_provider_ids() {
+        struct UrlOnly(ConnectorInfo);
+        impl Connector for UrlOnly {
+            fn info(&self) -> &ConnectorInfo {
+                &self.0
+            }
+            fn webhook_auth(&self, _: &ChannelContext) -> Result<WebhookAuth, ConnectorError> {
+                Ok(WebhookAuth::None)
+            }
+            fn outbound_auth(&self, _: &ChannelContext) -> Result<OutboundAuth, ConnectorError> {
+                Ok(OutboundAuth::None)
+            }
+            fn parse_webhook(
+                &self,
+                _: &ChannelContext,
+                _: &WebhookRequest,
+            ) -> Result<WebhookOutcome, ConnectorError> {
+                Ok(WebhookOutcome::ok(vec![]))
+            }
+            fn build_send(
+                &self,
+                _: &ChannelContext,
+                _: &OutboundMessage,
+            ) -> Result<HttpRequest, ConnectorError> {
+                Err(ConnectorError::unsupported("sending"))
+            }
+            fn parse_send_response(
+                &self,
+                _: &ChannelContext,
+                _: &OutboundMessage,
+                _: &HttpResponse,
+            ) -> Result<SendReceipt, ProviderError> {
+                Err(ProviderError::new(crate::ErrorClass::Unsupported, "sending"))
+            }
+        }
+        let connector: Arc<dyn Connector> = Arc::new(UrlOnly(session().info().clone()));
+        let ctx = ChannelContext::new("c");
+        let url = MediaSource::Url("https://cdn.example/a.jpg".into());
+        let first = connector.media_step(&ctx, &url, None).unwrap();
+        assert_eq!(
+            first,
+            MediaStep::Fetch(HttpRequest::new(Method::Get, "https://cdn.example/a.jpg"))
+        );
+        let done = connector
+            .media_step(&ctx, &url, Some(&HttpResponse::new(200, b"jpeg".to_vec())))
+            .unwrap();
+        assert_eq!(done, MediaStep::Done);
+        let by_id = MediaSource::ProviderId("123".into());
+        assert!(connector.media_step(&ctx, &by_id, None).is_err());
+    }
+}
