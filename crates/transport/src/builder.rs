@@ -22,6 +22,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 pub const DEFAULT_MAX_MEDIA_BYTES: usize = 100 * 1024 * 1024;
 /// Default time allowed for one media download request, body included.
 pub const DEFAULT_MEDIA_TIMEOUT: Duration = Duration::from_secs(120);
+/// Redirects a media download follows by default (provider media URLs redirect to CDNs).
+pub const DEFAULT_MEDIA_REDIRECTS: u8 = 3;
 /// The most requests a connector's media download may take.
 pub const MAX_MEDIA_STEPS: usize = 8;
 /// Configures a [`Transport`].
@@ -60,7 +62,7 @@ impl Default for TransportBuilder {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             media_timeout: DEFAULT_MEDIA_TIMEOUT,
             max_media_bytes: DEFAULT_MAX_MEDIA_BYTES,
-            media_redirects: Redirects::None,
+            media_redirects: Redirects::follow(DEFAULT_MEDIA_REDIRECTS),
             clock: Arc::new(SystemClock),
             overrides: HashMap::new(),
             user_agent: concat!("switchboard/", env!("CARGO_PKG_VERSION")).to_owned(),
@@ -106,10 +108,16 @@ impl TransportBuilder {
         self
     }
 
-    /// Lets media downloads follow up to `max_hops` redirects (see [`Redirects::Follow`]);
-    /// by default no redirect is followed. Sends never follow redirects.
+    /// Lets media downloads follow up to `max_hops` redirects (see [`Redirects::Follow`];
+    /// default [`DEFAULT_MEDIA_REDIRECTS`], since provider media URLs redirect to CDNs); `0`
+    /// follows none. Each hop passes the egress policy again and credentials are dropped when
+    /// the origin changes. Sends never follow redirects.
     pub fn follow_redirects(mut self, max_hops: u8) -> Self {
-        self.media_redirects = Redirects::follow(max_hops);
+        self.media_redirects = if max_hops == 0 {
+            Redirects::None
+        } else {
+            Redirects::follow(max_hops)
+        };
         self
     }
 

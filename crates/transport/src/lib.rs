@@ -47,7 +47,8 @@ mod trace;
 
 pub use builder::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_MEDIA_BYTES,
-    DEFAULT_MEDIA_TIMEOUT, DEFAULT_TIMEOUT, MAX_MEDIA_STEPS, TransportBuilder,
+    DEFAULT_MEDIA_REDIRECTS, DEFAULT_MEDIA_TIMEOUT, DEFAULT_TIMEOUT, MAX_MEDIA_STEPS,
+    TransportBuilder,
 };
 pub use client::{Exchange, Redirects, Transport};
 pub use egress::{

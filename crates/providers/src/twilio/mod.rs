@@ -173,6 +173,8 @@ impl TwilioConnector {
                     .collect(),
                 egress_hosts: vec![
                     "api.twilio.com".into(),
+                    // Regional and edge API hosts: api.{edge}.{region}.twilio.com.
+                    "*.twilio.com".into(),
                     "mms.twiliocdn.com".into(),
                     "s3-external-1.amazonaws.com".into(),
                 ],

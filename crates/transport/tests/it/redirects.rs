@@ -56,9 +56,12 @@ async fn redirects_are_not_followed_by_default() {
     let exchange = transport.execute(&req, &basic(), &secrets()).await.unwrap();
     assert_eq!(exchange.response.status, 302);
     assert_eq!(exchange.response.header("location"), Some("/b"));
-    // Nor does media download without `follow_redirects`.
+    // Nor does media download with `follow_redirects(0)`.
     let connector = TestConnector::new(&server.uri(), basic());
-    let err = crate::common::transport()
+    let err = loopback()
+        .follow_redirects(0)
+        .build()
+        .unwrap()
         .download_media(
             &connector,
             &ChannelContext::new("c"),
