@@ -303,7 +303,10 @@ mod tests {
     /// Polls a future that never waits (everything here is ready at once).
     fn ready<T>(future: BoxFuture<'_, T>) -> T {
         let mut future = future;
-        match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        match future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
             Poll::Ready(value) => value,
             Poll::Pending => panic!("the test future was not ready"),
         }
@@ -467,7 +470,10 @@ mod tests {
                 _: &OutboundMessage,
                 _: &HttpResponse,
             ) -> Result<SendReceipt, ProviderError> {
-                Err(ProviderError::new(crate::ErrorClass::Unsupported, "sending"))
+                Err(ProviderError::new(
+                    crate::ErrorClass::Unsupported,
+                    "sending",
+                ))
             }
         }
         let connector: Arc<dyn Connector> = Arc::new(UrlOnly(session().info().clone()));

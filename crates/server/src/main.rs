@@ -14,7 +14,11 @@ use switchboard_conformance::fixture::{ChannelSpec, load_request};
 use switchboard_core::{Timestamp, receive_webhook};
 
 #[derive(Parser)]
-#[command(name = "switchboard", version, about = "Switchboard messaging gateway and connector tools")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Switchboard messaging gateway and connector tools"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -79,7 +83,10 @@ fn replay(
 ) -> anyhow::Result<ExitCode> {
     let connector = switchboard_providers::builtin(connector_id).ok_or_else(|| {
         let known: Vec<_> = switchboard_providers::builtin_ids().collect();
-        anyhow!("unknown connector `{connector_id}`; built in: {}", known.join(", "))
+        anyhow!(
+            "unknown connector `{connector_id}`; built in: {}",
+            known.join(", ")
+        )
     })?;
     let spec = ChannelSpec::load(channel_file)?;
     let secrets = spec.resolve_secrets()?;
