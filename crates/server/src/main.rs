@@ -4,6 +4,8 @@
 //! way the gateway would (webhook auth from the connector's declared scheme, then parsing) and
 //! prints the normalized events as JSON lines.
 
+mod simulate;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +49,12 @@ enum Command {
         #[arg(required = true)]
         requests: Vec<PathBuf>,
     },
+    /// Run a routing scenario (configuration + timeline) and print the engine's actions as
+    /// JSON lines. The format is in docs/scenarios.md; examples are in examples/scenarios/.
+    Simulate {
+        /// The scenario file (JSON).
+        scenario: PathBuf,
+    },
 }
 
 fn parse_timestamp(text: &str) -> Result<Timestamp, String> {
@@ -71,13 +79,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             now,
             requests,
         } => replay(&connector, &channel, now, &requests),
+        Command::Simulate { scenario } => simulate::simulate(&scenario),
     }
 }
 
 /// Exit 0 when every request was accepted, 1 when any was rejected, 2 on a usage error.
 fn replay(
     connector_id: &str,
-    channel_file: &PathBuf,
+    channel_file: &std::path::Path,
     now: Option<Timestamp>,
     requests: &[PathBuf],
 ) -> anyhow::Result<ExitCode> {
