@@ -55,6 +55,7 @@ impl ContentKind {
                 crate::InteractiveAction::Buttons { .. } => ContentKind::Buttons,
                 crate::InteractiveAction::List { .. } => ContentKind::List,
             },
+            Content::Reaction { .. } => ContentKind::Reaction,
             Content::Reply(_) | Content::Unsupported { .. } => return None,
         })
     }

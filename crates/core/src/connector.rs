@@ -133,24 +133,44 @@ impl ChannelContext {
 #[serde(transparent)]
 pub struct ChannelKey(pub String);
 
-/// What a connector made of one webhook: the events, and what to answer the provider once they
-/// are stored.
+/// What a connector made of one webhook: the events, what to answer the provider once they are
+/// stored, and the items of a batch that produced no event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WebhookOutcome {
     /// The events, in the order the provider gave them.
     pub events: Vec<InboundEvent>,
     /// The reply.
     pub reply: WebhookReply,
+    /// Items that produced no event (a malformed entry of an otherwise good batch, an echo),
+    /// so the host can log what it acknowledges without storing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedItem>,
 }
 
 impl WebhookOutcome {
     /// Events with a plain `200 OK`.
     pub fn ok(events: Vec<InboundEvent>) -> Self {
+        Self::with_reply(events, WebhookReply::ok())
+    }
+
+    /// Events with a reply of the connector's choosing.
+    pub fn with_reply(events: Vec<InboundEvent>, reply: WebhookReply) -> Self {
         Self {
             events,
-            reply: WebhookReply::ok(),
+            reply,
+            skipped: Vec::new(),
         }
     }
+}
+
+/// An item of a webhook batch that produced no event, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedItem {
+    /// Where the item is, e.g. `entry[0].changes[1].value.messages[2]`.
+    pub path: String,
+    /// Why it produced no event: what was malformed, or that the item carries no event (an
+    /// echo, a read watermark).
+    pub reason: String,
 }
 
 /// The next step of a media download.
@@ -242,10 +262,7 @@ pub fn receive_webhook(
     let scheme = connector.webhook_auth(ctx)?;
     match webhook_auth::verify(&scheme, secrets, req, now)? {
         Verified::Authentic => connector.parse_webhook(ctx, req),
-        Verified::Handshake(reply) => Ok(WebhookOutcome {
-            events: Vec::new(),
-            reply,
-        }),
+        Verified::Handshake(reply) => Ok(WebhookOutcome::with_reply(Vec::new(), reply)),
     }
 }
 

@@ -39,6 +39,15 @@ pub enum Content {
     Interactive(Interactive),
     /// The recipient's answer to an interactive message or a template quick-reply button.
     Reply(SelectedReply),
+    /// A reaction to an earlier message, sent by the business (customers' reactions arrive as
+    /// [`crate::InboundEvent::Reaction`]).
+    Reaction {
+        /// The provider id of the message reacted to.
+        message_id: String,
+        /// The emoji; `None` removes an earlier reaction.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        emoji: Option<String>,
+    },
     /// A message type the connector does not normalize; `provider_type` names it.
     Unsupported {
         /// The provider's own name for the type, e.g. `"ephemeral"` or `"order"`.

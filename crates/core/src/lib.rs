@@ -44,7 +44,7 @@ pub use capabilities::{
 };
 pub use connector::{
     BoxFuture, ChannelContext, ChannelKey, ChannelSupport, Connector, ConnectorInfo, EventSink,
-    MediaStep, SessionConnector, SinkError, WebhookOutcome, receive_webhook,
+    MediaStep, SessionConnector, SinkError, SkippedItem, WebhookOutcome, receive_webhook,
 };
 pub use content::{
     ContactCard, Content, Interactive, InteractiveAction, ListRow, ListSection, Location, Media,

@@ -78,10 +78,10 @@ pub(super) fn parse(
     } else {
         message_events(ctx, &params)?
     };
-    Ok(WebhookOutcome {
+    Ok(WebhookOutcome::with_reply(
         events,
-        reply: WebhookReply::with_body("text/xml", EMPTY_TWIML),
-    })
+        WebhookReply::with_body("text/xml", EMPTY_TWIML),
+    ))
 }
 
 /// Status callbacks carry `MessageStatus` (older ones only `SmsStatus`) with an outbound
