@@ -26,6 +26,10 @@ pub enum InboundEvent {
     OptIn(Consent),
     /// The customer reacted to a message (or removed a reaction).
     Reaction(Reaction),
+    /// Every message sent to a recipient up to an instant reached a status (Messenger's
+    /// delivery and read watermarks). It names no message: the host applies it to the messages
+    /// it sent to `recipient` at or before `up_to`.
+    Watermark(StatusWatermark),
 }
 
 /// The kind of an event, as used in dedupe keys and metrics.
@@ -42,6 +46,8 @@ pub enum EventKind {
     OptIn,
     /// [`InboundEvent::Reaction`].
     Reaction,
+    /// [`InboundEvent::Watermark`].
+    Watermark,
 }
 
 impl EventKind {
@@ -53,6 +59,7 @@ impl EventKind {
             EventKind::OptOut => "opt_out",
             EventKind::OptIn => "opt_in",
             EventKind::Reaction => "reaction",
+            EventKind::Watermark => "watermark",
         }
     }
 }
@@ -75,6 +82,7 @@ impl InboundEvent {
             InboundEvent::OptOut(_) => EventKind::OptOut,
             InboundEvent::OptIn(_) => EventKind::OptIn,
             InboundEvent::Reaction(_) => EventKind::Reaction,
+            InboundEvent::Watermark(_) => EventKind::Watermark,
         }
     }
 
@@ -91,6 +99,9 @@ impl InboundEvent {
             InboundEvent::Status(s) => format!("{}/{}", s.message_id, s.status),
             InboundEvent::OptOut(c) | InboundEvent::OptIn(c) => c.id.clone(),
             InboundEvent::Reaction(r) => r.id.clone(),
+            InboundEvent::Watermark(w) => {
+                format!("{}/{}/{}", w.recipient, w.status, w.up_to.unix_millis())
+            }
         };
         DedupeKey {
             kind: self.kind(),
@@ -194,6 +205,19 @@ pub struct Reaction {
     /// When it happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<Timestamp>,
+}
+
+/// A status reached by every message sent to `recipient` at or before `up_to`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusWatermark {
+    /// The customer the messages went to.
+    pub recipient: Address,
+    /// The business side that sent them.
+    pub sender: Address,
+    /// `delivered` or `read`.
+    pub status: DeliveryStatus,
+    /// Messages sent at or before this instant have reached `status`.
+    pub up_to: Timestamp,
 }
 
 #[cfg(test)]

@@ -54,6 +54,7 @@ pub use content::{
 pub use error::{ConnectorError, ErrorClass, ProviderError};
 pub use event::{
     Consent, DedupeKey, EventKind, InboundEvent, InboundMessage, Reaction, StatusUpdate,
+    StatusWatermark,
 };
 pub use http::{Header, HttpRequest, HttpResponse, Method, WebhookReply, WebhookRequest};
 pub use outbound::{OutboundMessage, SendReceipt};

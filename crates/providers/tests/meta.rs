@@ -84,7 +84,7 @@ mod support {
 
 use support::*;
 use switchboard_core::{
-    Address, AddressKind, Channel, ChannelContext, Content, DeliveryStatus, ErrorClass,
+    Address, AddressKind, Channel, ChannelContext, Content, DeliveryStatus, ErrorClass, EventKind,
     HttpResponse, InboundEvent, Media, MediaKind, MediaSource, MediaStep, Method, WebhookRequest,
 };
 
@@ -224,9 +224,8 @@ fn successful_answers_without_an_id_are_errors_not_receipts() {
 fn whatsapp_batch_isolation_reports_every_skipped_item() {
     let wa = WhatsAppConnector::new();
     let req = post(fixture_body("wa_batch_one_malformed_entry"));
-    let report = wa.parse_webhook_report(&wa_ctx(), &req).unwrap();
-    let ids: Vec<String> = report
-        .outcome
+    let outcome = wa.parse_webhook(&wa_ctx(), &req).unwrap();
+    let ids: Vec<String> = outcome
         .events
         .iter()
         .map(|e| e.dedupe_key().provider_id)
@@ -240,12 +239,7 @@ fn whatsapp_batch_isolation_reports_every_skipped_item() {
             "wamid.good3"
         ]
     );
-    let paths: Vec<&str> = report
-        .outcome
-        .skipped
-        .iter()
-        .map(|s| s.path.as_str())
-        .collect();
+    let paths: Vec<&str> = outcome.skipped.iter().map(|s| s.path.as_str()).collect();
     assert_eq!(
         paths,
         [
@@ -257,17 +251,15 @@ fn whatsapp_batch_isolation_reports_every_skipped_item() {
         ]
     );
     assert!(
-        report.outcome.skipped[0].reason.contains("id"),
+        outcome.skipped[0].reason.contains("id"),
         "{:?}",
-        report.outcome.skipped[0]
+        outcome.skipped[0]
     );
     assert!(
-        report.outcome.skipped[2].reason.contains("status"),
+        outcome.skipped[2].reason.contains("status"),
         "{:?}",
-        report.outcome.skipped[2]
+        outcome.skipped[2]
     );
-    // parse_webhook gives the same events.
-    assert_eq!(wa.parse_webhook(&wa_ctx(), &req).unwrap(), report.outcome);
 }
 
 #[test]
@@ -331,31 +323,29 @@ fn business_scoped_users_are_never_phone_numbers() {
 }
 
 #[test]
-fn messenger_watermarks_are_reported_not_invented() {
+fn messenger_watermarks_are_events_not_invented_statuses() {
     let fb = MessengerConnector::new();
     let read = fb
-        .parse_webhook_report(&fb_ctx(), &post(fixture_body("fb_read_watermark")))
+        .parse_webhook(&fb_ctx(), &post(fixture_body("fb_read_watermark")))
         .unwrap();
-    assert!(read.outcome.events.is_empty());
-    assert_eq!(read.watermarks.len(), 1);
-    assert_eq!(read.watermarks[0].status, DeliveryStatus::Read);
-    assert_eq!(read.watermarks[0].customer.id, "5678");
-    assert_eq!(
-        read.watermarks[0].watermark.unix_millis(),
-        1_458_668_856_253
-    );
+    let [InboundEvent::Watermark(watermark)] = read.events.as_slice() else {
+        panic!("expected one watermark, got {:?}", read.events)
+    };
+    assert_eq!(watermark.status, DeliveryStatus::Read);
+    assert_eq!(watermark.recipient.id, "5678");
+    assert_eq!(watermark.up_to.unix_millis(), 1_458_668_856_253);
 
     let delivery = fb
-        .parse_webhook_report(&fb_ctx(), &post(fixture_body("fb_delivery")))
+        .parse_webhook(&fb_ctx(), &post(fixture_body("fb_delivery")))
         .unwrap();
-    assert_eq!(delivery.outcome.events.len(), 1);
-    assert_eq!(delivery.watermarks[0].status, DeliveryStatus::Delivered);
+    let kinds: Vec<_> = delivery.events.iter().map(InboundEvent::kind).collect();
+    assert_eq!(kinds, [EventKind::Watermark, EventKind::Status]);
 
     let echo = fb
-        .parse_webhook_report(&fb_ctx(), &post(fixture_body("fb_echo")))
+        .parse_webhook(&fb_ctx(), &post(fixture_body("fb_echo")))
         .unwrap();
-    assert!(echo.outcome.events.is_empty());
-    assert!(echo.outcome.skipped[0].reason.contains("echo"));
+    assert!(echo.events.is_empty());
+    assert!(echo.skipped[0].reason.contains("echo"));
 }
 
 #[test]
@@ -598,8 +588,8 @@ mod hostile {
         let wa = WhatsAppConnector::new();
         let fb = MessengerConnector::new();
         let req = post(body.to_vec());
-        let _ = wa.parse_webhook_report(&wa_ctx(), &req);
-        let _ = fb.parse_webhook_report(&fb_ctx(), &req);
+        let _ = wa.parse_webhook(&wa_ctx(), &req);
+        let _ = fb.parse_webhook(&fb_ctx(), &req);
         let _ = wa.route(&req);
         let _ = fb.route(&req);
         for status in [200, 201, 400, 429, 500] {

@@ -13,10 +13,9 @@
 //!   codes the table does not know fall back on the HTTP status: 429 is throttled (with
 //!   `Retry-After`), 5xx and `is_transient` retryable, 401/403 auth, any other status
 //!   permanent. A 5xx is retryable whatever its code (throttling codes stay throttled).
-//! * **Webhook reports.** One malformed item of a batch must not cost the others, and some
-//!   items carry nothing an event can hold. Both connectors can return a [`WebhookReport`] that
-//!   lists such items next to the events; [`switchboard_core::Connector::parse_webhook`] keeps
-//!   the events only.
+//! * **Skipped items.** One malformed item of a batch must not cost the others, and some
+//!   items carry nothing an event can hold (echoes): both connectors list such items in the
+//!   outcome's [`skipped`](switchboard_core::WebhookOutcome::skipped) next to the events.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -27,9 +26,8 @@ use serde::de::{self, Visitor};
 use switchboard_core::outbound_auth::OutboundAuth;
 use switchboard_core::webhook_auth::WebhookAuth;
 use switchboard_core::{
-    Address, ChannelContext, ConnectorError, DeliveryStatus, ErrorClass, HttpRequest, HttpResponse,
-    MediaSource, MediaStep, Method, ProviderError, SecretName, SkippedItem, Timestamp,
-    WebhookOutcome,
+    ChannelContext, ConnectorError, ErrorClass, HttpRequest, HttpResponse, MediaSource, MediaStep,
+    Method, ProviderError, SecretName, SkippedItem, Timestamp, WebhookOutcome,
 };
 
 /// The Graph API version used when a channel does not set `graph_version`.
@@ -142,53 +140,17 @@ pub(crate) fn require_post(method: Method) -> Result<(), ConnectorError> {
     }
 }
 
-/// A delivery or read watermark (Messenger): every message the page sent to `customer` at or
-/// before `watermark` has reached `status`.
-///
-/// A watermark names no message, so it cannot be a [`switchboard_core::StatusUpdate`] on its
-/// own: a host that keeps the send times of its outbound messages applies it to those sent at or
-/// before `watermark`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Watermark {
-    /// [`DeliveryStatus::Delivered`] or [`DeliveryStatus::Read`].
-    pub status: DeliveryStatus,
-    /// The customer the messages went to.
-    pub customer: Address,
-    /// The page that sent them.
-    pub page: Address,
-    /// Messages sent at or before this instant have reached `status`.
-    pub watermark: Timestamp,
-}
-
-/// A parsed webhook, with the Messenger watermarks that name no message.
-///
-/// ```
-/// use switchboard_core::{ChannelContext, Method, WebhookRequest};
-/// use switchboard_providers::meta::WhatsAppConnector;
-///
-/// let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[
-///   {"field":"messages","value":{"metadata":{"phone_number_id":"42"},"messages":[{"type":"text"}]}}]}]}"#;
-/// let req = WebhookRequest::new(Method::Post, "https://gw.example/hook").with_body(body.to_vec());
-/// let report = WhatsAppConnector::new()
-///     .parse_webhook_report(&ChannelContext::new("wa"), &req)
-///     .unwrap();
-/// assert!(report.outcome.events.is_empty());
-/// assert_eq!(report.outcome.skipped[0].path, "entry[0].changes[0].value.messages[0]");
-/// ```
+/// The outcome a parser fills in, item by item.
 #[derive(Clone, Debug, PartialEq)]
-pub struct WebhookReport {
-    /// The events, the reply and the skipped items, as
-    /// [`switchboard_core::Connector::parse_webhook`] returns them.
-    pub outcome: WebhookOutcome,
-    /// Delivery and read watermarks (Messenger only).
-    pub watermarks: Vec<Watermark>,
+pub(crate) struct WebhookReport {
+    /// The events, the reply and the skipped items.
+    pub(crate) outcome: WebhookOutcome,
 }
 
 impl WebhookReport {
     pub(crate) fn new() -> Self {
         Self {
             outcome: WebhookOutcome::ok(Vec::new()),
-            watermarks: Vec::new(),
         }
     }
 

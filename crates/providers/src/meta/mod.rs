@@ -22,8 +22,8 @@
 //!   twice.
 //! * Batch isolation: a body that is not JSON, or not of the product's `object`, is
 //!   malformed; below that, every entry, change and item is decoded on its own, and one that is
-//!   malformed produces no event while the others still do. [`WebhookReport`] (from
-//!   `parse_webhook_report` on either connector) lists what produced no event, and why.
+//!   malformed produces no event while the others still do. The outcome's `skipped` list says
+//!   what produced no event, and why.
 //!
 //! The per-product mapping decisions are documented on each connector's module.
 
@@ -31,6 +31,6 @@ pub mod graph;
 pub mod messenger;
 pub mod whatsapp;
 
-pub use graph::{DEFAULT_BASE_URL, DEFAULT_GRAPH_VERSION, Watermark, WebhookReport};
+pub use graph::{DEFAULT_BASE_URL, DEFAULT_GRAPH_VERSION};
 pub use messenger::MessengerConnector;
 pub use whatsapp::WhatsAppConnector;

@@ -9,10 +9,10 @@ use serde_json::value::RawValue;
 use switchboard_core::{
     Address, AddressKind, Channel, ChannelContext, ChannelKey, ConnectorError, Content,
     DeliveryStatus, Extensions, InboundEvent, InboundMessage, Location, Media, MediaKind, Reaction,
-    SelectedReply, StatusUpdate, WebhookRequest,
+    SelectedReply, StatusUpdate, StatusWatermark, WebhookRequest,
 };
 
-use crate::meta::graph::{First, UnixTime, Watermark, WebhookReport, json_reason};
+use crate::meta::graph::{First, UnixTime, WebhookReport, json_reason};
 
 /// The `object` of Messenger webhooks.
 const OBJECT: &str = "page";
@@ -310,12 +310,15 @@ fn parse_item(page: &str, raw: &RawValue, standby: bool, path: &str, report: &mu
     if let Some(delivery) = item.delivery {
         let mids = delivery.mids.unwrap_or_default();
         if let Some(watermark) = delivery.watermark.timestamp() {
-            report.watermarks.push(Watermark {
-                status: DeliveryStatus::Delivered,
-                customer: customer.clone(),
-                page: business.clone(),
-                watermark,
-            });
+            report
+                .outcome
+                .events
+                .push(InboundEvent::Watermark(StatusWatermark {
+                    recipient: customer.clone(),
+                    sender: business.clone(),
+                    status: DeliveryStatus::Delivered,
+                    up_to: watermark,
+                }));
         } else if mids.is_empty() {
             return report.skip(path, "delivery without `mids` or `watermark`");
         }
@@ -331,12 +334,17 @@ fn parse_item(page: &str, raw: &RawValue, standby: bool, path: &str, report: &mu
     if let Some(read) = item.read {
         // A read receipt names no message: it is a watermark only (see the module docs).
         return match read.watermark.timestamp() {
-            Some(watermark) => report.watermarks.push(Watermark {
-                status: DeliveryStatus::Read,
-                customer,
-                page: business,
-                watermark,
-            }),
+            Some(watermark) => {
+                report
+                    .outcome
+                    .events
+                    .push(InboundEvent::Watermark(StatusWatermark {
+                        recipient: customer,
+                        sender: business,
+                        status: DeliveryStatus::Read,
+                        up_to: watermark,
+                    }))
+            }
             None => report.skip(path, "read without `watermark`"),
         };
     }

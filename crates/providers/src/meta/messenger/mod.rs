@@ -12,8 +12,7 @@
 //! [`route`](switchboard_core::Connector::route) reads `entry[0].id`, the page. The host
 //! verifies the signature and answers the GET handshake. A body that is not JSON, or whose
 //! `object` is not `page`, is malformed; below that every entry and item is decoded on its
-//! own, and one malformed produces no event and is listed in the
-//! [`WebhookReport`].
+//! own, and one malformed produces no event and is listed in the outcome's `skipped`.
 //!
 //! Items of `entry[].messaging[]` and `entry[].standby[]` (the latter marked with a `standby:
 //! true` extension: another app owns the conversation) become:
@@ -28,8 +27,8 @@
 //! | `message` with `is_echo` | nothing: it is the page's own outbound message (listed as skipped) |
 //! | `message` with `is_deleted` | nothing (listed as skipped) |
 //! | `postback` | message, `Content::Reply` (payload as id, title); id `mid`, or `postback:{psid}:{timestamp}` when Meta gives none |
-//! | `delivery` | a `delivered` status per id in `mids`, plus a [`Watermark`](crate::meta::Watermark) |
-//! | `read` | a [`Watermark`](crate::meta::Watermark) only |
+//! | `delivery` | a `delivered` status per id in `mids`, plus a `delivered` watermark |
+//! | `read` | a `read` watermark |
 //! | `reaction` | `InboundEvent::Reaction`; `unreact` removes; id `reaction:{psid}:{mid}:{action}:{timestamp}` |
 //! | anything else (`optin`, `referral`, `message_edit`, …) | nothing (listed as skipped) |
 //!
@@ -42,11 +41,9 @@
 //! **Watermarks.** Messenger reports reads, and deliveries from older clients, as a watermark:
 //! "everything sent to this customer before this time". A watermark names no message, and a
 //! sans-IO connector cannot know which messages it covers, so it never becomes a status with a
-//! made-up message id. Deliveries that list `mids` give one status per mid; every watermark is
-//! returned in [`WebhookReport::watermarks`](crate::meta::WebhookReport::watermarks) for a host
-//! that keeps send times to apply. Through
-//! [`Connector::parse_webhook`] alone, a read
-//! receipt produces no event.
+//! made-up message id: it becomes an [`InboundEvent::Watermark`](switchboard_core::InboundEvent),
+//! which the host applies to the messages it sent to that customer at or before the watermark.
+//! Deliveries that list `mids` also give one status per mid.
 //!
 //! # Sending
 //!
@@ -139,19 +136,6 @@ impl MessengerConnector {
             },
         }
     }
-
-    /// Parses a webhook like [`Connector::parse_webhook`], also listing the items that produced
-    /// no event and the delivery and read watermarks.
-    pub fn parse_webhook_report(
-        &self,
-        ctx: &ChannelContext,
-        req: &WebhookRequest,
-    ) -> Result<WebhookReport, ConnectorError> {
-        graph::require_post(req.method)?;
-        let mut report = WebhookReport::new();
-        inbound::parse(ctx, &req.body, &mut report)?;
-        Ok(report)
-    }
 }
 
 impl Default for MessengerConnector {
@@ -182,7 +166,10 @@ impl Connector for MessengerConnector {
         ctx: &ChannelContext,
         req: &WebhookRequest,
     ) -> Result<WebhookOutcome, ConnectorError> {
-        self.parse_webhook_report(ctx, req).map(|r| r.outcome)
+        graph::require_post(req.method)?;
+        let mut report = WebhookReport::new();
+        inbound::parse(ctx, &req.body, &mut report)?;
+        Ok(report.outcome)
     }
 
     fn build_send(

@@ -4,7 +4,7 @@
 //! messages, statuses and contacts typed. When that fails (a message of the wrong shape, a
 //! syntax error), the isolating path decodes the body again keeping every item raw and decodes
 //! the items one by one, so one malformed item costs only itself: it is listed in the
-//! [`WebhookReport`] and the rest of the batch is parsed. The levels above the items are lenient
+//! outcome's `skipped` and the rest of the batch is parsed. The levels above the items are lenient
 //! in both (a value of the wrong type is recorded, never a failure of the body), and both feed
 //! the same mapping code, so they agree on every body the fast path accepts.
 

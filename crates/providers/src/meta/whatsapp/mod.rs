@@ -18,7 +18,7 @@
 //! `statuses[]`. A body that is not JSON, or whose `object` is not
 //! `whatsapp_business_account`, is [`ConnectorError::Malformed`]; anything below that is
 //! isolated: a malformed entry, change, message or status produces no event, is listed in the
-//! [`WebhookReport`], and the rest of the batch is parsed. Out-of-band `value.errors[]` and
+//! outcome's `skipped`, and the rest of the batch is parsed. Out-of-band `value.errors[]` and
 //! other webhook fields (`account_update`, template status, …) produce no event and are listed
 //! too.
 //!
@@ -152,19 +152,6 @@ impl WhatsAppConnector {
             },
         }
     }
-
-    /// Parses a webhook like [`Connector::parse_webhook`], also listing the items of the batch
-    /// that produced no event and why.
-    pub fn parse_webhook_report(
-        &self,
-        ctx: &ChannelContext,
-        req: &WebhookRequest,
-    ) -> Result<WebhookReport, ConnectorError> {
-        graph::require_post(req.method)?;
-        let mut report = WebhookReport::new();
-        inbound::parse(ctx, &req.body, &mut report)?;
-        Ok(report)
-    }
 }
 
 const MB: u64 = 1024 * 1024;
@@ -201,7 +188,10 @@ impl Connector for WhatsAppConnector {
         ctx: &ChannelContext,
         req: &WebhookRequest,
     ) -> Result<WebhookOutcome, ConnectorError> {
-        self.parse_webhook_report(ctx, req).map(|r| r.outcome)
+        graph::require_post(req.method)?;
+        let mut report = WebhookReport::new();
+        inbound::parse(ctx, &req.body, &mut report)?;
+        Ok(report.outcome)
     }
 
     fn build_send(
