@@ -6,9 +6,9 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `transport` (default) | [`transport`]: runs connector requests with credentials, timeouts, an egress policy |
-//! | `twilio` | [`providers::twilio`]: Twilio WhatsApp, SMS/MMS and Messaging Services |
-//! | `meta` | [`providers::meta`]: Meta WhatsApp Cloud API and Facebook Messenger |
+//! | `transport` (default) | `transport`: runs connector requests with credentials, timeouts, an egress policy |
+//! | `twilio` | `providers::twilio`: Twilio WhatsApp, SMS/MMS and Messaging Services |
+//! | `meta` | `providers::meta`: Meta WhatsApp Cloud API and Facebook Messenger |
 //! | `all-connectors` | every built-in connector |
 //!
 //! ```
