@@ -4,6 +4,8 @@
 //! way the gateway would (webhook auth from the connector's declared scheme, then parsing) and
 //! prints the normalized events as JSON lines.
 
+mod config;
+mod gateway;
 mod simulate;
 
 use std::io::Write;
@@ -49,6 +51,18 @@ enum Command {
         #[arg(required = true)]
         requests: Vec<PathBuf>,
     },
+    /// Run the gateway: webhooks in, routing, outbox, replies out.
+    ///
+    /// Without `--config` it runs on the embedded default: SQLite in `--data-dir`, listening on
+    /// 127.0.0.1:8080 only, no channel (the log says how to add one).
+    Serve {
+        /// The configuration file (TOML).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Where the embedded store lives when the configuration names no store URL.
+        #[arg(long, default_value = "switchboard-data")]
+        data_dir: PathBuf,
+    },
     /// Run a routing scenario (configuration + timeline) and print the engine's actions as
     /// JSON lines. The format is in docs/scenarios.md; examples are in examples/scenarios/.
     Simulate {
@@ -80,7 +94,42 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             requests,
         } => replay(&connector, &channel, now, &requests),
         Command::Simulate { scenario } => simulate::simulate(&scenario),
+        Command::Serve { config, data_dir } => serve(config.as_deref(), data_dir),
     }
+}
+
+/// Loads and checks the configuration (every problem listed, exit 2), then runs the gateway.
+fn serve(config: Option<&std::path::Path>, data_dir: PathBuf) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let loaded = match config {
+        Some(path) => config::Config::load(path),
+        None => Ok(config::Config::default()),
+    };
+    let resolved = loaded.and_then(|mut c| {
+        if c.data_dir.is_none() {
+            c.data_dir = Some(data_dir);
+        }
+        c.resolve()
+    });
+    let resolved = match resolved {
+        Ok(resolved) => resolved,
+        Err(problems) => {
+            eprint!("{problems}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(gateway::serve(resolved))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Exit 0 when every request was accepted, 1 when any was rejected, 2 on a usage error.

@@ -1,0 +1,845 @@
+//! [`WasmConnector`]: a loaded plugin version behind the core [`Connector`] trait.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use switchboard_core::outbound_auth::OutboundAuth;
+use switchboard_core::webhook_auth::WebhookAuth;
+use switchboard_core::{
+    ChannelContext, ChannelKey, Connector, ConnectorError, ConnectorInfo, ErrorClass, HttpRequest,
+    HttpResponse, MediaSource, MediaStep, Method, OutboundMessage, ProviderError, SendReceipt,
+    WebhookOutcome, WebhookRequest,
+};
+use wasmtime::{ResourceLimiter, Store, Trap};
+
+use crate::LoadError;
+use crate::bindings::ConnectorPre;
+use crate::bindings::switchboard::connector::{clock, log, random, types as wit};
+use crate::error::{CallError, FailureCause, PluginError};
+use crate::host::{EffectiveLimits, HostInner};
+use crate::manifest::{Capabilities, Manifest};
+
+/// Largest `random.fill` request.
+const MAX_RANDOM: u32 = 4096;
+/// Longest log line kept.
+const MAX_LOG_LINE: usize = 4096;
+
+/// Caps a store's memory; remembers when the cap was hit so the trap can say so.
+pub(crate) struct Limiter {
+    cap: usize,
+    hit: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.cap {
+            self.hit = true;
+            return Err(wasmtime::format_err!(
+                "memory cap of {} bytes exceeded (asked for {desired})",
+                self.cap
+            ));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+
+    fn instances(&self) -> usize {
+        16
+    }
+
+    fn tables(&self) -> usize {
+        16
+    }
+
+    fn memories(&self) -> usize {
+        4
+    }
+}
+
+/// What one call's store holds: its limiter and what the guest logged.
+pub(crate) struct HostState {
+    limiter: Limiter,
+    plugin: Arc<str>,
+    log_lines: u32,
+    max_log_lines: u32,
+    panic: Option<String>,
+}
+
+impl wit::Host for HostState {}
+
+impl log::Host for HostState {
+    fn log(&mut self, level: wit::Level, mut message: String) -> wasmtime::Result<()> {
+        if message.len() > MAX_LOG_LINE {
+            let mut cut = MAX_LOG_LINE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+        }
+        if level == wit::Level::Error && message.starts_with("panicked") {
+            self.panic = Some(message.clone());
+        }
+        if self.log_lines >= self.max_log_lines {
+            return Ok(());
+        }
+        self.log_lines += 1;
+        let plugin = &*self.plugin;
+        match level {
+            wit::Level::Trace => tracing::trace!(target: "plugin", plugin, "{message}"),
+            wit::Level::Debug => tracing::debug!(target: "plugin", plugin, "{message}"),
+            wit::Level::Info => tracing::info!(target: "plugin", plugin, "{message}"),
+            wit::Level::Warn => tracing::warn!(target: "plugin", plugin, "{message}"),
+            wit::Level::Error => tracing::error!(target: "plugin", plugin, "{message}"),
+        }
+        Ok(())
+    }
+}
+
+impl clock::Host for HostState {
+    fn now(&mut self) -> wasmtime::Result<wit::Instant> {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Ok(wit::Instant {
+            seconds: i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+            nanoseconds: since.subsec_nanos(),
+        })
+    }
+}
+
+impl random::Host for HostState {
+    fn fill(&mut self, len: u32) -> wasmtime::Result<Vec<u8>> {
+        if len > MAX_RANDOM {
+            wasmtime::bail!("random.fill asked for {len} bytes; at most {MAX_RANDOM} per call");
+        }
+        let mut buf = vec![0; len as usize];
+        getrandom::fill(&mut buf)
+            .map_err(|e| wasmtime::format_err!("no random source on the host: {e}"))?;
+        Ok(buf)
+    }
+}
+
+#[derive(Default)]
+struct BreakerState {
+    consecutive: u32,
+    traps: u64,
+    calls: u64,
+    open_until: Option<Instant>,
+}
+
+/// A plugin's trap counters and circuit state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginHealth {
+    /// Calls made (including refused ones).
+    pub calls: u64,
+    /// Traps since load.
+    pub traps: u64,
+    /// Traps since the last successful call.
+    pub consecutive_traps: u32,
+    /// Whether the circuit is open (calls refused until the cool-down ends).
+    pub circuit_open: bool,
+}
+
+/// A loaded plugin version: the core [`Connector`] trait over a WebAssembly component.
+///
+/// Every call runs in a fresh instance (from the version's `InstancePre`, on the pooling
+/// allocator) with the plugin's deadline and memory cap, after the input cap is checked. A
+/// trap fails that call only, with an error naming the plugin, version, export and cause;
+/// consecutive traps open a circuit. Denied capabilities (an egress host or secret that was not
+/// granted, a webhook-auth scheme other than the manifest's) are errors and nothing is sent.
+pub struct WasmConnector {
+    host: Arc<HostInner>,
+    pre: ConnectorPre<HostState>,
+    manifest: Manifest,
+    info: ConnectorInfo,
+    granted: Capabilities,
+    limits: EffectiveLimits,
+    label: Arc<str>,
+    breaker: Mutex<BreakerState>,
+}
+
+impl std::fmt::Debug for WasmConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmConnector")
+            .field("id", &self.manifest.id)
+            .field("version", &self.manifest.version)
+            .field("granted", &self.granted)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+type Bindings = crate::bindings::exports::switchboard::connector::plugin::Guest;
+
+impl WasmConnector {
+    pub(crate) fn new(
+        host: Arc<HostInner>,
+        manifest: Manifest,
+        pre: ConnectorPre<HostState>,
+        grants: &Capabilities,
+    ) -> Result<Self, LoadError> {
+        let config = &host.config;
+        let deadline = manifest
+            .limits
+            .deadline_ms
+            .map_or(config.default_deadline, |ms| {
+                Duration::from_millis(ms.into())
+            })
+            .min(config.max_deadline);
+        let tick = config.epoch_tick.max(Duration::from_micros(100));
+        let deadline_ticks = u64::try_from(deadline.as_nanos().div_ceil(tick.as_nanos()))
+            .unwrap_or(u64::MAX - 1)
+            + 1;
+        let limits = EffectiveLimits {
+            deadline,
+            deadline_ticks,
+            memory: manifest
+                .limits
+                .memory_mib
+                .map_or(config.default_memory, |mib| (mib as usize) << 20)
+                .min(config.max_memory),
+            max_input: manifest
+                .limits
+                .max_input_kib
+                .map_or(config.default_max_input, |kib| (kib as usize) << 10),
+            max_output: config.max_output,
+        };
+        let granted = manifest.capabilities.intersect(grants);
+        let label: Arc<str> = format!("{} {}", manifest.id, manifest.version).into();
+        let mut connector = WasmConnector {
+            host,
+            pre,
+            info: ConnectorInfo {
+                id: manifest.id.clone(),
+                version: manifest.version.clone(),
+                display_name: manifest.id.clone(),
+                channels: Vec::new(),
+                egress_hosts: Vec::new(),
+            },
+            manifest,
+            granted,
+            limits,
+            label,
+            breaker: Mutex::new(BreakerState::default()),
+        };
+
+        // The smoke check: a first call, and the plugin must be who the manifest says.
+        let invalid = |reason: String, m: &Manifest| LoadError::Invalid {
+            id: m.id.clone(),
+            version: m.version.clone(),
+            reason,
+        };
+        let json = connector
+            .call("info", 0, |g, s| g.call_info(s))
+            .map_err(|e| invalid(e.cause.to_string(), &connector.manifest))?;
+        let mut info: ConnectorInfo = connector
+            .json_out(&json)
+            .map_err(|cause| invalid(format!("info: {cause}"), &connector.manifest))?;
+        if info.id != connector.manifest.id {
+            return Err(invalid(
+                format!(
+                    "info reports id `{}`, the manifest says `{}`",
+                    info.id, connector.manifest.id
+                ),
+                &connector.manifest,
+            ));
+        }
+        info.version = connector.manifest.version.clone();
+        info.egress_hosts = connector.granted.egress_hosts.clone();
+        connector.info = info;
+        Ok(connector)
+    }
+
+    /// The manifest it was loaded from.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Declared ∧ granted: the capabilities it runs with.
+    pub fn granted(&self) -> &Capabilities {
+        &self.granted
+    }
+
+    /// The limits it runs under.
+    pub fn limits(&self) -> EffectiveLimits {
+        self.limits
+    }
+
+    /// Trap counters and circuit state.
+    pub fn health(&self) -> PluginHealth {
+        let state = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
+        PluginHealth {
+            calls: state.calls,
+            traps: state.traps,
+            consecutive_traps: state.consecutive,
+            circuit_open: state.open_until.is_some_and(|t| t > Instant::now()),
+        }
+    }
+
+    fn error(&self, export: &'static str, cause: FailureCause) -> PluginError {
+        PluginError {
+            plugin: self.manifest.id.clone(),
+            version: self.manifest.version.clone(),
+            export,
+            cause,
+        }
+    }
+
+    /// Runs one export in a fresh instance under the plugin's limits.
+    fn call<R>(
+        &self,
+        export: &'static str,
+        input_len: usize,
+        f: impl FnOnce(&Bindings, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        self.admit(export)?;
+        if input_len > self.limits.max_input {
+            return Err(self.error(
+                export,
+                FailureCause::InputTooLarge(input_len, self.limits.max_input),
+            ));
+        }
+        let mut store = Store::new(
+            &self.host.engine,
+            HostState {
+                limiter: Limiter {
+                    cap: self.limits.memory,
+                    hit: false,
+                },
+                plugin: self.label.clone(),
+                log_lines: 0,
+                max_log_lines: self.host.config.max_log_lines,
+                panic: None,
+            },
+        );
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(self.limits.deadline_ticks);
+        store.epoch_deadline_trap();
+        let result = match self.pre.instantiate(&mut store) {
+            Ok(instance) => f(instance.switchboard_connector_plugin(), &mut store),
+            Err(e) if store.data().limiter.hit => Err(e),
+            Err(e) => {
+                return Err(self.error(export, FailureCause::Instantiate(format!("{e:#}"))));
+            }
+        };
+        match result {
+            Ok(value) => {
+                self.record(false);
+                Ok(value)
+            }
+            Err(e) => {
+                let state = store.data();
+                let cause = if state.limiter.hit {
+                    FailureCause::MemoryCap(self.limits.memory)
+                } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+                    FailureCause::Deadline(self.limits.deadline)
+                } else if let Some(panic) = &state.panic {
+                    FailureCause::Panic(panic.clone())
+                } else {
+                    FailureCause::Trap(format!("{e:#}"))
+                };
+                self.record(true);
+                let err = self.error(export, cause);
+                tracing::warn!(plugin = &*self.label, error = %err, "plugin call failed");
+                Err(err)
+            }
+        }
+    }
+
+    fn admit(&self, export: &'static str) -> Result<(), PluginError> {
+        let mut state = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
+        state.calls += 1;
+        if let Some(until) = state.open_until {
+            let now = Instant::now();
+            if until > now {
+                let cause = FailureCause::CircuitOpen {
+                    traps: state.consecutive,
+                    retry_in: until - now,
+                };
+                drop(state);
+                return Err(self.error(export, cause));
+            }
+            // Half-open: this call is the trial; others wait for its outcome.
+            state.open_until = Some(now + self.host.config.breaker_cooldown);
+        }
+        Ok(())
+    }
+
+    fn record(&self, trapped: bool) {
+        let mut state = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
+        if !trapped {
+            state.consecutive = 0;
+            state.open_until = None;
+            return;
+        }
+        state.traps += 1;
+        state.consecutive += 1;
+        if state.consecutive >= self.host.config.breaker_traps {
+            state.open_until = Some(Instant::now() + self.host.config.breaker_cooldown);
+            tracing::error!(
+                plugin = &*self.label,
+                consecutive_traps = state.consecutive,
+                cooldown_ms = self.host.config.breaker_cooldown.as_millis() as u64,
+                "plugin circuit-broken after repeated traps"
+            );
+        }
+    }
+
+    fn check_output(&self, len: usize) -> Result<(), FailureCause> {
+        if len > self.limits.max_output {
+            return Err(FailureCause::OutputTooLarge(len, self.limits.max_output));
+        }
+        Ok(())
+    }
+
+    fn json_out<T: serde::de::DeserializeOwned>(&self, json: &str) -> Result<T, FailureCause> {
+        self.check_output(json.len())?;
+        serde_json::from_str(json).map_err(|e| FailureCause::InvalidOutput(e.to_string()))
+    }
+
+    fn request_out(&self, req: wit::HttpRequest) -> Result<HttpRequest, FailureCause> {
+        let size = req.url.len()
+            + req.body.len()
+            + req
+                .headers
+                .iter()
+                .map(|(n, v)| n.len() + v.len())
+                .sum::<usize>();
+        self.check_output(size)?;
+        let host = url::Url::parse(&req.url)
+            .map_err(|e| FailureCause::InvalidOutput(format!("request URL: {e}")))?
+            .host_str()
+            .map(str::to_owned)
+            .ok_or_else(|| FailureCause::InvalidOutput("request URL has no host".into()))?;
+        if !self.granted.allows_host(&host) {
+            return Err(FailureCause::Denied(format!(
+                "egress host `{host}` is not granted to this plugin"
+            )));
+        }
+        Ok(HttpRequest {
+            method: method_in(req.method),
+            url: req.url,
+            headers: req.headers,
+            body: req.body,
+        })
+    }
+
+    fn check_secret(&self, name: &str) -> Result<(), FailureCause> {
+        if self.granted.allows_secret(name) {
+            Ok(())
+        } else {
+            Err(FailureCause::Denied(format!(
+                "secret `{name}` is not granted to this plugin"
+            )))
+        }
+    }
+
+    fn check_webhook_auth(&self, json: &str) -> Result<WebhookAuth, FailureCause> {
+        let value: serde_json::Value = self.json_out(json)?;
+        let scheme = value
+            .get("scheme")
+            .and_then(|s| s.as_str())
+            .unwrap_or("")
+            .to_owned();
+        if scheme != self.manifest.webhook_auth {
+            return Err(FailureCause::Denied(format!(
+                "webhook auth scheme `{scheme}`; the manifest declares `{}`",
+                self.manifest.webhook_auth
+            )));
+        }
+        let auth: WebhookAuth = serde_json::from_value(value)
+            .map_err(|e| FailureCause::InvalidOutput(e.to_string()))?;
+        match &auth {
+            WebhookAuth::None => {}
+            WebhookAuth::HmacSha256Header {
+                secret,
+                verify_token,
+                ..
+            } => {
+                self.check_secret(secret.as_str())?;
+                if let Some(token) = verify_token {
+                    self.check_secret(token.as_str())?;
+                }
+            }
+            WebhookAuth::Twilio { auth_token } => self.check_secret(auth_token.as_str())?,
+            WebhookAuth::Sinch { secret, .. } | WebhookAuth::StandardWebhooks { secret, .. } => {
+                self.check_secret(secret.as_str())?;
+            }
+            WebhookAuth::Basic { password, .. } => self.check_secret(password.as_str())?,
+            WebhookAuth::HeaderToken { token, .. } => self.check_secret(token.as_str())?,
+            // A scheme newer than this host: it cannot check which secrets it names.
+            _ => {
+                return Err(FailureCause::Denied(format!(
+                    "webhook auth scheme `{scheme}` is unknown to this host"
+                )));
+            }
+        }
+        Ok(auth)
+    }
+
+    fn check_outbound_auth(&self, json: &str) -> Result<OutboundAuth, FailureCause> {
+        let auth: OutboundAuth = self.json_out(json)?;
+        match &auth {
+            OutboundAuth::None => {}
+            OutboundAuth::Basic { password, .. } => self.check_secret(password.as_str())?,
+            OutboundAuth::Bearer { token } => self.check_secret(token.as_str())?,
+            OutboundAuth::Header { value, .. } => self.check_secret(value.as_str())?,
+            OutboundAuth::OAuth2ClientCredentials {
+                token_url,
+                client_secret,
+                ..
+            } => {
+                self.check_secret(client_secret.as_str())?;
+                let host = url::Url::parse(token_url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                    .unwrap_or_default();
+                if !self.granted.allows_host(&host) {
+                    return Err(FailureCause::Denied(format!(
+                        "OAuth 2 token host `{host}` is not granted to this plugin"
+                    )));
+                }
+            }
+            _ => {
+                return Err(FailureCause::Denied(
+                    "an outbound auth scheme unknown to this host".into(),
+                ));
+            }
+        }
+        Ok(auth)
+    }
+
+    /// Creates a fresh instance under the plugin's limits and drops it: the fixed cost every
+    /// call pays (for benchmarks and health checks).
+    pub fn instantiate_only(&self) -> Result<(), PluginError> {
+        self.call("instantiate", 0, |_, _| Ok(()))
+    }
+
+    /// Calls `route` with `req` `times` times on one instance and returns the time the calls
+    /// took (instantiation excluded): the cost of a call into a warm instance, for benchmarks.
+    /// The host itself never reuses instances.
+    pub fn time_warm_route_calls(
+        &self,
+        req: &WebhookRequest,
+        times: u64,
+    ) -> Result<Duration, PluginError> {
+        let wreq = webhook_out(req);
+        self.call("route", req.body.len(), |g, s| {
+            let start = Instant::now();
+            let ticks = self.limits.deadline_ticks;
+            for i in 0..times {
+                if i % 1024 == 0 {
+                    // A benchmark's many calls may take longer than one call's deadline.
+                    s.set_epoch_deadline(ticks);
+                }
+                g.call_route(&mut *s, &wreq)?;
+            }
+            Ok(start.elapsed())
+        })
+    }
+
+    /// [`Connector::webhook_auth`], telling the connector's errors from the plugin's.
+    pub fn call_webhook_auth(
+        &self,
+        ctx: &ChannelContext,
+    ) -> Result<WebhookAuth, CallError<ConnectorError>> {
+        const EXPORT: &str = "webhook-auth";
+        let wctx = context_out(ctx);
+        let json = self
+            .call(EXPORT, wctx.settings.len(), |g, s| {
+                g.call_webhook_auth(s, &wctx)
+            })
+            .map_err(CallError::Plugin)?
+            .map_err(|e| CallError::Connector(error_in(e)))?;
+        self.check_webhook_auth(&json)
+            .map_err(|cause| CallError::Plugin(self.error(EXPORT, cause)))
+    }
+
+    /// [`Connector::outbound_auth`], telling the connector's errors from the plugin's.
+    pub fn call_outbound_auth(
+        &self,
+        ctx: &ChannelContext,
+    ) -> Result<OutboundAuth, CallError<ConnectorError>> {
+        const EXPORT: &str = "outbound-auth";
+        let wctx = context_out(ctx);
+        let json = self
+            .call(EXPORT, wctx.settings.len(), |g, s| {
+                g.call_outbound_auth(s, &wctx)
+            })
+            .map_err(CallError::Plugin)?
+            .map_err(|e| CallError::Connector(error_in(e)))?;
+        self.check_outbound_auth(&json)
+            .map_err(|cause| CallError::Plugin(self.error(EXPORT, cause)))
+    }
+
+    /// [`Connector::route`], telling a missing key from a failed call.
+    pub fn call_route(&self, req: &WebhookRequest) -> Result<Option<ChannelKey>, PluginError> {
+        const EXPORT: &str = "route";
+        let wreq = webhook_out(req);
+        let key = self.call(EXPORT, req.body.len() + req.url.len(), |g, s| {
+            g.call_route(s, &wreq)
+        })?;
+        if let Some(key) = &key {
+            self.check_output(key.len())
+                .map_err(|cause| self.error(EXPORT, cause))?;
+        }
+        Ok(key.map(ChannelKey))
+    }
+
+    /// [`Connector::parse_webhook`], telling the connector's errors from the plugin's.
+    pub fn call_parse_webhook(
+        &self,
+        ctx: &ChannelContext,
+        req: &WebhookRequest,
+    ) -> Result<WebhookOutcome, CallError<ConnectorError>> {
+        const EXPORT: &str = "parse-webhook";
+        let wctx = context_out(ctx);
+        let wreq = webhook_out(req);
+        let input = req.body.len() + req.url.len() + wctx.settings.len();
+        let json = self
+            .call(EXPORT, input, |g, s| g.call_parse_webhook(s, &wctx, &wreq))
+            .map_err(CallError::Plugin)?
+            .map_err(|e| CallError::Connector(error_in(e)))?;
+        self.json_out(&json)
+            .map_err(|cause| CallError::Plugin(self.error(EXPORT, cause)))
+    }
+
+    /// [`Connector::build_send`], telling the connector's errors from the plugin's.
+    pub fn call_build_send(
+        &self,
+        ctx: &ChannelContext,
+        msg: &OutboundMessage,
+    ) -> Result<HttpRequest, CallError<ConnectorError>> {
+        const EXPORT: &str = "build-send";
+        let wctx = context_out(ctx);
+        let wmsg = to_json(msg);
+        let req = self
+            .call(EXPORT, wmsg.len() + wctx.settings.len(), |g, s| {
+                g.call_build_send(s, &wctx, &wmsg)
+            })
+            .map_err(CallError::Plugin)?
+            .map_err(|e| CallError::Connector(error_in(e)))?;
+        self.request_out(req)
+            .map_err(|cause| CallError::Plugin(self.error(EXPORT, cause)))
+    }
+
+    /// [`Connector::parse_send_response`], telling the provider's errors from the plugin's.
+    pub fn call_parse_send_response(
+        &self,
+        ctx: &ChannelContext,
+        msg: &OutboundMessage,
+        resp: &HttpResponse,
+    ) -> Result<SendReceipt, CallError<ProviderError>> {
+        const EXPORT: &str = "parse-send-response";
+        let wctx = context_out(ctx);
+        let wmsg = to_json(msg);
+        let wresp = response_out(resp);
+        let input = wmsg.len() + resp.body.len() + wctx.settings.len();
+        let json = self
+            .call(EXPORT, input, |g, s| {
+                g.call_parse_send_response(s, &wctx, &wmsg, &wresp)
+            })
+            .map_err(CallError::Plugin)?
+            .map_err(|e| CallError::Connector(provider_error_in(e)))?;
+        self.json_out(&json)
+            .map_err(|cause| CallError::Plugin(self.error(EXPORT, cause)))
+    }
+
+    /// [`Connector::media_step`], telling the connector's errors from the plugin's.
+    pub fn call_media_step(
+        &self,
+        ctx: &ChannelContext,
+        source: &MediaSource,
+        previous: Option<&HttpResponse>,
+    ) -> Result<MediaStep, CallError<ConnectorError>> {
+        const EXPORT: &str = "media-step";
+        let wctx = context_out(ctx);
+        let wsource = match source {
+            MediaSource::Url(url) => wit::MediaSource::Url(url.clone()),
+            MediaSource::ProviderId(id) => wit::MediaSource::ProviderId(id.clone()),
+            #[allow(unreachable_patterns, reason = "MediaSource may grow")]
+            _ => {
+                return Err(CallError::Connector(ConnectorError::unsupported(
+                    "a media source unknown to this host",
+                )));
+            }
+        };
+        let wprev = previous.map(response_out);
+        let input = wctx.settings.len() + previous.map_or(0, |r| r.body.len());
+        let step = self
+            .call(EXPORT, input, |g, s| {
+                g.call_media_step(s, &wctx, &wsource, wprev.as_ref())
+            })
+            .map_err(CallError::Plugin)?
+            .map_err(|e| CallError::Connector(error_in(e)))?;
+        match step {
+            wit::NextMediaStep::Done => Ok(MediaStep::Done),
+            wit::NextMediaStep::Fetch(req) => self
+                .request_out(req)
+                .map(MediaStep::Fetch)
+                .map_err(|cause| CallError::Plugin(self.error(EXPORT, cause))),
+        }
+    }
+}
+
+fn flatten<T>(r: Result<T, CallError<ConnectorError>>) -> Result<T, ConnectorError> {
+    r.map_err(|e| match e {
+        CallError::Connector(e) => e,
+        CallError::Plugin(e) => e.into(),
+    })
+}
+
+impl Connector for WasmConnector {
+    fn info(&self) -> &ConnectorInfo {
+        &self.info
+    }
+
+    fn webhook_auth(&self, ctx: &ChannelContext) -> Result<WebhookAuth, ConnectorError> {
+        flatten(self.call_webhook_auth(ctx))
+    }
+
+    fn outbound_auth(&self, ctx: &ChannelContext) -> Result<OutboundAuth, ConnectorError> {
+        flatten(self.call_outbound_auth(ctx))
+    }
+
+    /// A failed call (trap, limit) routes nowhere: `None`, and the failure is logged.
+    fn route(&self, req: &WebhookRequest) -> Option<ChannelKey> {
+        self.call_route(req).unwrap_or(None)
+    }
+
+    fn parse_webhook(
+        &self,
+        ctx: &ChannelContext,
+        req: &WebhookRequest,
+    ) -> Result<WebhookOutcome, ConnectorError> {
+        flatten(self.call_parse_webhook(ctx, req))
+    }
+
+    fn build_send(
+        &self,
+        ctx: &ChannelContext,
+        msg: &OutboundMessage,
+    ) -> Result<HttpRequest, ConnectorError> {
+        flatten(self.call_build_send(ctx, msg))
+    }
+
+    fn parse_send_response(
+        &self,
+        ctx: &ChannelContext,
+        msg: &OutboundMessage,
+        resp: &HttpResponse,
+    ) -> Result<SendReceipt, ProviderError> {
+        self.call_parse_send_response(ctx, msg, resp)
+            .map_err(|e| match e {
+                CallError::Connector(e) => e,
+                CallError::Plugin(e) => e.into(),
+            })
+    }
+
+    fn media_step(
+        &self,
+        ctx: &ChannelContext,
+        source: &MediaSource,
+        previous: Option<&HttpResponse>,
+    ) -> Result<MediaStep, ConnectorError> {
+        flatten(self.call_media_step(ctx, source, previous))
+    }
+}
+
+// ---- conversions between the core's types and the world's ----
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    // Core types serialize infallibly (string keys only).
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn method_in(m: wit::Method) -> Method {
+    match m {
+        wit::Method::Get => Method::Get,
+        wit::Method::Post => Method::Post,
+        wit::Method::Put => Method::Put,
+        wit::Method::Patch => Method::Patch,
+        wit::Method::Delete => Method::Delete,
+    }
+}
+
+fn method_out(m: Method) -> wit::Method {
+    match m {
+        Method::Get => wit::Method::Get,
+        Method::Post => wit::Method::Post,
+        Method::Put => wit::Method::Put,
+        Method::Patch => wit::Method::Patch,
+        Method::Delete => wit::Method::Delete,
+    }
+}
+
+fn context_out(ctx: &ChannelContext) -> wit::ChannelContext {
+    wit::ChannelContext {
+        channel_id: ctx.channel_id.clone(),
+        settings: if ctx.settings.is_empty() {
+            String::new()
+        } else {
+            to_json(&ctx.settings)
+        },
+        extensions: String::new(),
+    }
+}
+
+fn webhook_out(req: &WebhookRequest) -> wit::WebhookRequest {
+    wit::WebhookRequest {
+        method: method_out(req.method),
+        url: req.url.clone(),
+        headers: req.headers.clone(),
+        body: req.body.clone(),
+        extensions: String::new(),
+    }
+}
+
+fn response_out(resp: &HttpResponse) -> wit::HttpResponse {
+    wit::HttpResponse {
+        status: resp.status,
+        headers: resp.headers.clone(),
+        body: resp.body.clone(),
+        extensions: String::new(),
+    }
+}
+
+fn error_in(e: wit::ConnectorError) -> ConnectorError {
+    match e {
+        wit::ConnectorError::InvalidSignature(reason) => ConnectorError::invalid_signature(reason),
+        wit::ConnectorError::Malformed(reason) => ConnectorError::malformed(reason),
+        wit::ConnectorError::Unsupported(what) => ConnectorError::unsupported(what),
+        wit::ConnectorError::Config(c) => ConnectorError::config(c.field, c.reason),
+    }
+}
+
+fn provider_error_in(e: wit::ProviderError) -> ProviderError {
+    let class = match e.class {
+        wit::ErrorClass::Retryable => ErrorClass::Retryable,
+        wit::ErrorClass::Throttled => ErrorClass::Throttled,
+        wit::ErrorClass::Permanent => ErrorClass::Permanent,
+        wit::ErrorClass::Auth => ErrorClass::Auth,
+        wit::ErrorClass::OptedOut => ErrorClass::OptedOut,
+        wit::ErrorClass::WindowClosed => ErrorClass::WindowClosed,
+        wit::ErrorClass::TemplateInvalid => ErrorClass::TemplateInvalid,
+        wit::ErrorClass::InvalidRecipient => ErrorClass::InvalidRecipient,
+        wit::ErrorClass::Unsupported => ErrorClass::Unsupported,
+    };
+    let mut out = ProviderError::new(class, e.message);
+    out.provider_code = e.provider_code;
+    out.retry_after = e.retry_after_secs.map(Duration::from_secs);
+    out
+}

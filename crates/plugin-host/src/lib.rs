@@ -1,0 +1,98 @@
+//! The WebAssembly plugin host of Switchboard: third-party connectors, compiled to components
+//! of the `switchboard:connector` world (`wit/connector.wit`), loaded at run time and served
+//! behind the core [`Connector`](switchboard_core::Connector) trait as [`WasmConnector`].
+//!
+//! Invariant: a plugin can fail only its own call. Every call runs in a fresh instance with a
+//! deadline (epoch interruption), a memory cap and an input cap checked before entering wasm;
+//! a trap becomes an error naming the plugin, its version, the export and the cause (the
+//! guest's panic message when there is one), and a plugin that keeps trapping is
+//! circuit-broken. A plugin gets only what its manifest declares and the operator grants
+//! (declared ∧ granted), and a load is refused outright on a SHA-256 mismatch, an unsupported
+//! world version, an unknown import or a missing export.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use switchboard_core::Connector;
+//! use switchboard_plugin_host::{Capabilities, HostConfig, PluginHost, PluginRegistry};
+//!
+//! let host = PluginHost::new(HostConfig::default())?;
+//! let registry = PluginRegistry::new();
+//! let grants = Capabilities {
+//!     egress_hosts: vec!["graph.facebook.com".into()],
+//!     secrets: vec!["app_secret".into(), "access_token".into()],
+//!     http: false,
+//! };
+//! registry.load_dir(&host, Path::new("plugins/meta-whatsapp/dist"), &grants)?;
+//! let connector = registry.get("meta-whatsapp").expect("loaded");
+//! println!("{} {}", connector.info().id, connector.info().version);
+//! # Ok::<(), switchboard_plugin_host::LoadError>(())
+//! ```
+//!
+//! Building plugins (cargo for `wasm32-unknown-unknown`, then `wit-component`) is in
+//! [`build`].
+
+mod bindings;
+pub mod build;
+mod connector;
+mod error;
+mod host;
+pub mod manifest;
+mod registry;
+
+pub use connector::{PluginHealth, WasmConnector};
+pub use error::{CallError, FailureCause, LoadError, PluginError};
+pub use host::{EffectiveLimits, HostConfig, PluginHost};
+pub use manifest::{Capabilities, Limits, Manifest};
+pub use registry::PluginRegistry;
+
+/// The `switchboard:connector` world versions this host links.
+pub const SUPPORTED_WORLDS: &[&str] = &["0.1.0"];
+
+/// The world version new plugins are built against.
+pub const CURRENT_WORLD: &str = "0.1.0";
+
+/// The WIT of the current world, as plugins and tools need it.
+pub const WORLD_WIT: &str = include_str!("../../../wit/connector.wit");
+
+/// Whether a world version is supported: the same `0.MINOR` (or the same major from 1.0 on)
+/// as a supported version, patch at most as high (wasmtime links semver-compatible versions).
+pub fn world_supported(version: &str) -> bool {
+    let parse = |v: &str| -> Option<(u64, u64, u64)> {
+        let mut it = v.split('.').map(|p| p.parse::<u64>().ok());
+        let out = (it.next()??, it.next()??, it.next()??);
+        it.next().is_none().then_some(out)
+    };
+    let Some((major, minor, patch)) = parse(version) else {
+        return false;
+    };
+    SUPPORTED_WORLDS
+        .iter()
+        .filter_map(|s| parse(s))
+        .any(|(ma, mi, pa)| {
+            if ma == 0 {
+                major == 0 && minor == mi && patch <= pa
+            } else {
+                major == ma && (minor, patch) <= (mi, pa)
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn world_versions() {
+        assert!(world_supported("0.1.0"));
+        assert!(!world_supported("0.1.1"));
+        assert!(!world_supported("0.2.0"));
+        assert!(!world_supported("9.0.0"));
+        assert!(!world_supported("0.1"));
+        assert!(!world_supported("0.1.0-rc1"));
+    }
+
+    #[test]
+    fn embedded_wit_is_the_current_world() {
+        assert!(WORLD_WIT.contains(&format!("package switchboard:connector@{CURRENT_WORLD};")));
+    }
+}

@@ -1,0 +1,471 @@
+//! `switchboard serve` configuration (TOML): listen address, public base URL, store, channels,
+//! routing, API tokens. [`Config::load`] parses; [`Config::resolve`] checks everything and
+//! reports every problem with its field path, never a secret value.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use switchboard_conformance::fixture::SecretRef;
+use switchboard_core::{ChannelContext, Connector, ConnectorError, SecretName, Secrets};
+use switchboard_routing::RoutingConfig;
+use switchboard_store::Synchronous;
+
+/// The default listen address: loopback only.
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default webhook body limit (Meta batches reach about 3 MB).
+pub(crate) const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// The configuration file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Config {
+    /// `host:port` to listen on.
+    #[serde(default)]
+    pub(crate) listen: Option<String>,
+    /// The URL providers call (scheme, host, port, path prefix), used to rebuild the signed URL.
+    #[serde(default)]
+    pub(crate) public_base_url: Option<String>,
+    /// Where the embedded store lives when `store.url` is not given.
+    #[serde(default)]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// The store.
+    #[serde(default)]
+    pub(crate) store: StoreConfig,
+    /// Request limits.
+    #[serde(default)]
+    pub(crate) limits: Limits,
+    /// The channels.
+    #[serde(default)]
+    pub(crate) channels: Vec<ChannelConfig>,
+    /// The routing engine's configuration (`switchboard_routing::RoutingConfig`).
+    #[serde(default)]
+    pub(crate) routing: RoutingConfig,
+    /// API bearer tokens.
+    #[serde(default)]
+    pub(crate) api_tokens: Vec<ApiToken>,
+    /// Outbound HTTP.
+    #[serde(default)]
+    pub(crate) transport: TransportConfig,
+    /// Background workers.
+    #[serde(default)]
+    pub(crate) workers: WorkersConfig,
+}
+
+/// `[workers]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct WorkersConfig {
+    /// How long a routing worker holds its claimed jobs before another may take them.
+    pub(crate) routing_lease_secs: u64,
+    /// How long a sender holds a claimed send; a send still in flight after it (the worker
+    /// died) is recorded as `unknown`. Keep it above the transport timeout.
+    pub(crate) send_lease_secs: u64,
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        Self {
+            routing_lease_secs: 30,
+            send_lease_secs: 60,
+        }
+    }
+}
+
+/// `[store]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StoreConfig {
+    /// `sqlite://PATH`; default `sqlite://{data_dir}/switchboard.db`.
+    #[serde(default)]
+    pub(crate) url: Option<String>,
+    /// SQLite commit durability: `full` (default) or `normal`.
+    #[serde(default)]
+    pub(crate) synchronous: Synchronous,
+}
+
+/// `[limits]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Limits {
+    /// The largest webhook body accepted (413 above).
+    pub(crate) max_body_bytes: usize,
+    /// How long a client may take to send a whole request (408 after).
+    pub(crate) request_timeout_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            request_timeout_secs: 15,
+        }
+    }
+}
+
+/// `[[channels]]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChannelConfig {
+    /// The channel id: `/webhooks/{id}` and the routing account id.
+    pub(crate) id: String,
+    /// A built-in connector id (`twilio`, `meta-whatsapp`, `meta-messenger`).
+    pub(crate) connector: String,
+    /// Non-secret settings for the connector.
+    #[serde(default)]
+    pub(crate) settings: serde_json::Map<String, serde_json::Value>,
+    /// Secrets by name: `env:NAME` or `file:PATH`.
+    #[serde(default)]
+    pub(crate) secrets: BTreeMap<String, SecretRef>,
+    /// For shared endpoints (`/webhooks/{connector id}`): the key the connector's `route()`
+    /// returns for this channel (e.g. a Meta phone number id).
+    #[serde(default)]
+    pub(crate) route_key: Option<String>,
+}
+
+/// `[[api_tokens]]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApiToken {
+    /// A name for logs.
+    pub(crate) name: String,
+    /// `agent` or `admin`.
+    pub(crate) role: String,
+    /// The token: `env:NAME` or `file:PATH`.
+    pub(crate) token: SecretRef,
+}
+
+/// `[transport]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TransportConfig {
+    /// Hosts allowed besides the connectors' own (`host` or `*.suffix`).
+    #[serde(default)]
+    pub(crate) allow_hosts: Vec<String>,
+    /// Tests only: any host, plain HTTP and loopback addresses.
+    #[serde(default)]
+    pub(crate) dangerous_allow_loopback_for_tests: bool,
+}
+
+/// One configuration problem.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Problem {
+    pub(crate) field: String,
+    pub(crate) reason: String,
+}
+
+/// Every configuration problem.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Problems(pub(crate) Vec<Problem>);
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration ({} problem(s)):", self.0.len())?;
+        for p in &self.0 {
+            writeln!(f, "  - {}: {}", p.field, p.reason)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}
+
+/// A channel ready to serve.
+pub(crate) struct Channel {
+    pub(crate) id: String,
+    pub(crate) connector_id: String,
+    pub(crate) connector: Arc<dyn Connector>,
+    pub(crate) ctx: ChannelContext,
+    pub(crate) secrets: Secrets,
+    pub(crate) route_key: Option<String>,
+}
+
+/// The checked configuration.
+pub(crate) struct Resolved {
+    pub(crate) listen: SocketAddr,
+    pub(crate) public_base_url: String,
+    pub(crate) store_url: String,
+    pub(crate) synchronous: Synchronous,
+    pub(crate) data_dir: Option<PathBuf>,
+    pub(crate) limits: Limits,
+    pub(crate) channels: HashMap<String, Arc<Channel>>,
+    pub(crate) routing: RoutingConfig,
+    /// `(name, role, token)`; consumed by the API.
+    #[allow(dead_code, reason = "read by the agent API, which lands next")]
+    pub(crate) api_tokens: Vec<(String, String, switchboard_core::Secret)>,
+    pub(crate) transport: TransportConfig,
+    pub(crate) workers: WorkersConfig,
+}
+
+impl Config {
+    /// Parses a TOML file.
+    pub(crate) fn load(path: &Path) -> Result<Self, Problems> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Problems(vec![Problem {
+                field: path.display().to_string(),
+                reason: format!("cannot read: {e}"),
+            }])
+        })?;
+        Self::parse(&text)
+    }
+
+    /// Parses TOML text.
+    pub(crate) fn parse(text: &str) -> Result<Self, Problems> {
+        toml::from_str(text).map_err(|e| {
+            Problems(vec![Problem {
+                field: "(file)".to_owned(),
+                reason: e.to_string().trim_end().to_owned(),
+            }])
+        })
+    }
+
+    /// Checks everything and builds the channels; every problem is reported, by field.
+    pub(crate) fn resolve(self) -> Result<Resolved, Problems> {
+        let mut problems = Vec::new();
+        let mut push = |field: String, reason: String| problems.push(Problem { field, reason });
+
+        let listen_text = self.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listen = match listen_text.parse::<SocketAddr>() {
+            Ok(addr) => addr,
+            Err(_) => {
+                push(
+                    "listen".into(),
+                    format!("`{listen_text}` is not an address `ip:port`"),
+                );
+                SocketAddr::from(([127, 0, 0, 1], 8080))
+            }
+        };
+        let public_base_url = self
+            .public_base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{listen}"));
+        if let Err(e) = switchboard_core::webhook_auth::rebase_url("/", &public_base_url) {
+            push("public_base_url".into(), e.to_string());
+        }
+        let data_dir = self.data_dir.clone();
+        let store_url = match (&self.store.url, &data_dir) {
+            (Some(url), _) => url.clone(),
+            (None, Some(dir)) => format!("sqlite://{}", dir.join("switchboard.db").display()),
+            (None, None) => {
+                push("store.url".into(), "give `store.url` or `data_dir`".into());
+                String::new()
+            }
+        };
+        if !store_url.is_empty() && !store_url.starts_with("sqlite:") {
+            push(
+                "store.url".into(),
+                "only `sqlite://PATH` is supported in this version".into(),
+            );
+        }
+        if self.limits.max_body_bytes == 0 {
+            push("limits.max_body_bytes".into(), "must be at least 1".into());
+        }
+        if self.limits.request_timeout_secs == 0 {
+            push(
+                "limits.request_timeout_secs".into(),
+                "must be at least 1".into(),
+            );
+        }
+
+        let mut channels = HashMap::new();
+        let mut seen = HashSet::new();
+        for (i, ch) in self.channels.iter().enumerate() {
+            let at = |field: &str| format!("channels[{i}].{field}");
+            if ch.id.is_empty()
+                || !ch
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            {
+                push(
+                    at("id"),
+                    "must be non-empty letters, digits, `-`, `_` or `.`".into(),
+                );
+            } else if !seen.insert(ch.id.clone()) {
+                push(at("id"), format!("duplicate channel id `{}`", ch.id));
+            }
+            let Some(connector) = switchboard_providers::builtin(&ch.connector) else {
+                let known: Vec<_> = switchboard_providers::builtin_ids().collect();
+                push(
+                    at("connector"),
+                    format!(
+                        "unknown connector `{}`; built in: {}",
+                        ch.connector,
+                        known.join(", ")
+                    ),
+                );
+                continue;
+            };
+            let ctx = ChannelContext {
+                channel_id: ch.id.clone(),
+                settings: ch.settings.clone(),
+            };
+            let mut secrets = Secrets::default();
+            for (name, reference) in &ch.secrets {
+                match reference.resolve(name) {
+                    Ok(secret) => {
+                        secrets.insert(SecretName::new(name.clone()), secret);
+                    }
+                    Err(e) => push(at(&format!("secrets.{name}")), e.to_string()),
+                }
+            }
+            let mut setting_problem = |e: ConnectorError| match e {
+                ConnectorError::Config { field, reason } => {
+                    push(at(&format!("settings.{field}")), reason)
+                }
+                other => push(at("settings"), other.to_string()),
+            };
+            if let Err(e) = connector.webhook_auth(&ctx) {
+                setting_problem(e);
+            }
+            if let Err(e) = connector.outbound_auth(&ctx) {
+                setting_problem(e);
+            }
+            channels.insert(
+                ch.id.clone(),
+                Arc::new(Channel {
+                    id: ch.id.clone(),
+                    connector_id: ch.connector.clone(),
+                    connector,
+                    ctx,
+                    secrets,
+                    route_key: ch.route_key.clone(),
+                }),
+            );
+        }
+
+        if let Err(errors) = self.routing.validate() {
+            for e in errors.0 {
+                push(format!("routing.{}", e.path), e.reason);
+            }
+        }
+        for (i, account) in self.routing.accounts.iter().enumerate() {
+            if !seen.contains(&account.id) {
+                push(
+                    format!("routing.accounts[{i}].id"),
+                    format!("no channel `{}` is configured", account.id),
+                );
+            }
+        }
+
+        let mut api_tokens = Vec::new();
+        for (i, token) in self.api_tokens.iter().enumerate() {
+            if !matches!(token.role.as_str(), "agent" | "admin") {
+                push(
+                    format!("api_tokens[{i}].role"),
+                    "must be `agent` or `admin`".into(),
+                );
+            }
+            match token.token.resolve("token") {
+                Ok(secret) => api_tokens.push((token.name.clone(), token.role.clone(), secret)),
+                Err(e) => push(format!("api_tokens[{i}].token"), e.to_string()),
+            }
+        }
+        for (i, host) in self.transport.allow_hosts.iter().enumerate() {
+            if let Err(e) = switchboard_transport::HostPattern::parse(host) {
+                push(format!("transport.allow_hosts[{i}]"), e.to_string());
+            }
+        }
+
+        if self.workers.routing_lease_secs == 0 {
+            push(
+                "workers.routing_lease_secs".into(),
+                "must be at least 1".into(),
+            );
+        }
+        if self.workers.send_lease_secs == 0 {
+            push(
+                "workers.send_lease_secs".into(),
+                "must be at least 1".into(),
+            );
+        }
+        if !problems.is_empty() {
+            return Err(Problems(problems));
+        }
+        Ok(Resolved {
+            listen,
+            public_base_url,
+            store_url,
+            synchronous: self.store.synchronous,
+            data_dir,
+            limits: self.limits,
+            channels,
+            routing: self.routing,
+            api_tokens,
+            transport: self.transport,
+            workers: self.workers,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_is_listed_by_field_without_secret_values() {
+        let text = r#"
+            listen = "nowhere"
+            public_base_url = "ftp://x"
+            [store]
+            url = "mysql://db"
+            [[channels]]
+            id = "tw"
+            connector = "twilio"
+            secrets = { auth_token = "env:SWITCHBOARD_TEST_SURELY_UNSET" }
+            [[channels]]
+            id = "tw"
+            connector = "nope"
+            [[api_tokens]]
+            name = "ops"
+            role = "root"
+            token = "value:hunter2"
+            [routing.defaults]
+            concurrency = 0
+        "#;
+        let problems = Config::parse(text).unwrap().resolve().err().unwrap();
+        let fields: Vec<&str> = problems.0.iter().map(|p| p.field.as_str()).collect();
+        for expected in [
+            "listen",
+            "public_base_url",
+            "store.url",
+            "channels[0].secrets.auth_token",
+            "channels[1].id",
+            "channels[1].connector",
+            "api_tokens[0].role",
+            "routing.defaults.concurrency",
+        ] {
+            assert!(
+                fields.contains(&expected),
+                "{expected} missing in {fields:?}"
+            );
+        }
+        assert!(
+            fields
+                .iter()
+                .any(|f| f.starts_with("channels[0].settings."))
+        );
+        assert!(!problems.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = Config::parse("lisen = \"127.0.0.1:1\"").unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn the_empty_config_resolves_with_a_data_dir() {
+        let config = Config {
+            data_dir: Some(PathBuf::from("/tmp/x")),
+            ..Config::default()
+        };
+        let resolved = config.resolve().unwrap();
+        assert!(resolved.listen.ip().is_loopback());
+        assert_eq!(resolved.store_url, "sqlite:///tmp/x/switchboard.db");
+        assert_eq!(resolved.public_base_url, "http://127.0.0.1:8080");
+    }
+}

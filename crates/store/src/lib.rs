@@ -1,0 +1,158 @@
+//! The gateway's storage: one async trait, [`Store`], and its SQLite implementation
+//! ([`SqliteStore`], the embedded default).
+//!
+//! The trait is shaped around the gateway's transactions, not around tables: each method is
+//! one atomic unit of work that a backend runs in one database transaction.
+//!
+//! - [`Store::ingest`]: dedupe keys + events + contacts/messages/statuses + routing jobs. A
+//!   webhook is acknowledged only after it returns `Ok`.
+//! - [`Store::claim_routing_jobs`] / [`Store::commit_routing`]: the routing driver claims work
+//!   with a lease, runs the engine, and commits the new engine state together with the outbox
+//!   rows, timers, conversations and transcripts its actions produced, guarded by the state's
+//!   version (optimistic concurrency: two instances cannot both commit from the same state).
+//! - [`Store::fire_due_timers`]: due timers become routing jobs.
+//! - [`Store::claim_outbox`] / [`Store::finish_outbox`] / [`Store::expire_sending`]: the
+//!   sender's queue, with a lease; a send whose outcome is unknown is recorded as `unknown` and
+//!   never claimed again.
+//!
+//! Invariant: **nothing is lost once a method returned `Ok`, and nothing is half-written when
+//! it returned `Err`**. Every method is one transaction; every claim is fenced by the worker id
+//! and a lease, so a killed worker's work is reclaimed after its lease expires.
+//!
+//! The SQL is portable (`$N` parameters, `ON CONFLICT`, `RETURNING`, JSON in `TEXT`, instants
+//! as unix milliseconds): a PostgreSQL backend is the same statements plus
+//! `FOR UPDATE SKIP LOCKED` in the claim sub-selects. [`suite`] is the behaviour every backend
+//! must pass.
+
+mod error;
+mod migrate;
+mod sqlite;
+pub mod suite;
+mod types;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_core::{BoxFuture, InboundEvent, Timestamp};
+
+pub use error::StoreError;
+pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
+pub use types::{
+    ConversationUpdate, Counts, IngestResult, MessageRecord, NewOutbox, OutboxJob, OutboxOutcome,
+    OutboxState, RoutingCommit, RoutingJob, RoutingJobKind, RoutingState, TimerChange,
+};
+
+/// The gateway's storage. Object safe: hold it as `Arc<dyn Store>`.
+///
+/// Every method is one transaction (see the crate docs).
+pub trait Store: Send + Sync {
+    /// The backend's name, e.g. `sqlite`.
+    fn backend(&self) -> &'static str;
+
+    /// Checks that the store answers.
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Stores the events of one webhook of `channel_id` in one transaction: for each event not
+    /// seen before (by `(channel, kind, provider id)`), its dedupe key, the event, the contact
+    /// and message (messages) or the merged delivery state (statuses), and a routing job for
+    /// the events routing consumes (everything but statuses). Duplicates are skipped and
+    /// counted.
+    fn ingest<'a>(
+        &'a self,
+        channel_id: &'a str,
+        events: &'a [InboundEvent],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<IngestResult, StoreError>>;
+
+    /// Queues a routing job that is not an inbound event (an agent command, …).
+    fn enqueue_routing_job<'a>(
+        &'a self,
+        kind: RoutingJobKind,
+        payload: &'a str,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<i64, StoreError>>;
+
+    /// Claims up to `limit` routing jobs, oldest first, for `worker` until `now + lease`.
+    /// Jobs whose lease expired (their worker died) are claimed again.
+    fn claim_routing_jobs<'a>(
+        &'a self,
+        worker: &'a str,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<RoutingJob>, StoreError>>;
+
+    /// The routing engine's state (`None` before the first commit).
+    fn routing_state(&self) -> BoxFuture<'_, Result<Option<RoutingState>, StoreError>>;
+
+    /// Commits one step of the routing driver in one transaction: the new state (only if the
+    /// stored version is still `commit.base_version`, else [`StoreError::Conflict`] and nothing
+    /// is written), the finished jobs deleted, outbox rows, timers, conversations and
+    /// transcripts. Returns the new state version.
+    fn commit_routing<'a>(
+        &'a self,
+        commit: &'a RoutingCommit,
+    ) -> BoxFuture<'a, Result<i64, StoreError>>;
+
+    /// Turns up to `limit` timers due at `now` into routing jobs (one transaction); returns how
+    /// many.
+    fn fire_due_timers(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<usize, StoreError>>;
+
+    /// Claims up to `limit` outbox jobs that are pending and due, marking them `sending` for
+    /// `worker` until `now + lease` and counting the attempt.
+    fn claim_outbox<'a>(
+        &'a self,
+        worker: &'a str,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<OutboxJob>, StoreError>>;
+
+    /// Records the result of a send. Fenced: only the worker that holds the job's claim can
+    /// finish it (`Ok(false)` otherwise, e.g. after its lease expired). A `Sent` outcome also
+    /// records the provider's message id on the message and merges statuses that arrived
+    /// before it.
+    fn finish_outbox<'a>(
+        &'a self,
+        job_id: i64,
+        worker: &'a str,
+        outcome: &'a OutboxOutcome,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Jobs still `sending` after their lease (the worker died during the send, so the request
+    /// may have gone out) become `unknown`: never re-sent blindly. Returns how many.
+    fn expire_sending(&self, now: Timestamp) -> BoxFuture<'_, Result<usize, StoreError>>;
+
+    /// All outbox jobs, oldest first (operators' view and tests).
+    fn outbox_jobs(&self) -> BoxFuture<'_, Result<Vec<OutboxJob>, StoreError>>;
+
+    /// The messages of a channel, oldest first.
+    fn messages<'a>(
+        &'a self,
+        channel_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<MessageRecord>, StoreError>>;
+
+    /// Row counts of the main tables.
+    fn counts(&self) -> BoxFuture<'_, Result<Counts, StoreError>>;
+}
+
+/// Opens the store a URL names and applies its migrations: `sqlite://PATH` (created when
+/// missing) or `sqlite::memory:`.
+pub async fn open(url: &str, options: SqliteOptions) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url, options).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Err(StoreError::Url(
+            "PostgreSQL is not built into this version yet".to_owned(),
+        ))
+    } else {
+        Err(StoreError::Url(
+            "expected `sqlite://PATH` (or `postgres://…` once supported)".to_owned(),
+        ))
+    }
+}

@@ -1,0 +1,530 @@
+//! The behaviour every [`Store`] backend must have, as a reusable test suite.
+//!
+//! Each check takes a fresh, empty store and panics on a violation (it is test code). A
+//! backend's tests call [`run_all`] with a factory, or the checks one by one:
+//!
+//! ```no_run
+//! # async fn t() {
+//! use std::sync::Arc;
+//! use switchboard_store::{SqliteOptions, SqliteStore, Store, suite};
+//! suite::run_all(|| async {
+//!     Arc::new(SqliteStore::open("sqlite::memory:", SqliteOptions::default()).await.unwrap())
+//!         as Arc<dyn Store>
+//! })
+//! .await;
+//! # }
+//! ```
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test-suite code: a failed operation is a failed check"
+)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_core::{
+    Address, AddressKind, Channel, Consent, Content, DeliveryStatus, Extensions, InboundEvent,
+    InboundMessage, OutboundMessage, SendReceipt, StatusUpdate, Timestamp,
+};
+
+use crate::{
+    ConversationUpdate, NewOutbox, OutboxOutcome, OutboxState, RoutingCommit, RoutingJobKind,
+    Store, StoreError, TimerChange,
+};
+
+const LEASE: Duration = Duration::from_secs(30);
+
+fn t0() -> Timestamp {
+    Timestamp::from_unix_seconds(1_700_000_000)
+}
+
+fn at(seconds: u64) -> Timestamp {
+    t0().saturating_add(Duration::from_secs(seconds))
+}
+
+/// An inbound WhatsApp text with provider id `id`.
+pub fn message(id: &str, from: &str) -> InboundEvent {
+    InboundEvent::Message(InboundMessage {
+        id: id.to_owned(),
+        from: Address::new(Channel::WhatsApp, AddressKind::Phone, from),
+        to: Address::new(Channel::WhatsApp, AddressKind::Phone, "+15550000000"),
+        timestamp: None,
+        content: Content::text("hello"),
+        profile_name: Some("Kim".to_owned()),
+        reply_to: None,
+        extensions: Extensions::new(),
+    })
+}
+
+/// A status of the outbound message `message_id`.
+pub fn status(message_id: &str, status: DeliveryStatus) -> InboundEvent {
+    InboundEvent::Status(StatusUpdate::new(message_id, status))
+}
+
+fn outbound(key: &str) -> OutboundMessage {
+    OutboundMessage::new(
+        key,
+        Address::new(Channel::WhatsApp, AddressKind::Phone, "+15551112222"),
+        Content::text("hi there"),
+    )
+}
+
+fn commit(worker: &str, base_version: i64, done_jobs: Vec<i64>) -> RoutingCommit {
+    RoutingCommit {
+        worker: worker.to_owned(),
+        base_version,
+        state: format!("{{\"v\":{}}}", base_version + 1),
+        done_jobs,
+        outbox: Vec::new(),
+        timers: Vec::new(),
+        conversations: Vec::new(),
+        transcript_entries: Vec::new(),
+        transcripts: Vec::new(),
+        now: t0(),
+    }
+}
+
+/// Runs every check, each on a fresh store from `make`.
+pub async fn run_all<F, Fut>(mut make: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Arc<dyn Store>>,
+{
+    ingest_stores_once_and_counts_duplicates(make().await).await;
+    duplicates_within_one_batch_are_skipped(make().await).await;
+    concurrent_duplicate_ingests_store_one(make().await).await;
+    routing_jobs_are_claimed_once_and_reclaimed_after_the_lease(make().await).await;
+    routing_commits_are_atomic_and_versioned(make().await).await;
+    timers_upsert_cancel_and_fire(make().await).await;
+    outbox_lifecycle_and_fencing(make().await).await;
+    statuses_merge_before_and_after_the_send(make().await).await;
+}
+
+/// Ingest writes each event once; a repeated delivery is counted as duplicates and writes
+/// nothing; statuses get no routing job.
+pub async fn ingest_stores_once_and_counts_duplicates(store: Arc<dyn Store>) {
+    store.ping().await.unwrap();
+    let events = vec![
+        message("wamid.1", "+15551112222"),
+        status("out.1", DeliveryStatus::Delivered),
+        InboundEvent::OptOut(Consent {
+            id: "stop.1".into(),
+            from: Address::new(Channel::Sms, AddressKind::Phone, "+15551112222"),
+            to: None,
+            keyword: Some("STOP".into()),
+            timestamp: None,
+        }),
+    ];
+    let first = store.ingest("wa", &events, t0()).await.unwrap();
+    assert_eq!((first.stored, first.duplicates), (3, 0));
+    let counts = store.counts().await.unwrap();
+    assert_eq!(counts.events, 3);
+    assert_eq!(counts.dedupe_keys, 3);
+    assert_eq!(counts.messages, 1);
+    assert_eq!(counts.contacts, 1);
+    assert_eq!(counts.routing_jobs, 2, "statuses are merged, not routed");
+
+    let again = store.ingest("wa", &events, at(5)).await.unwrap();
+    assert_eq!((again.stored, again.duplicates), (0, 3));
+    assert_eq!(store.counts().await.unwrap(), counts);
+
+    // The same provider id on another channel is another event.
+    let other = store.ingest("sms", &events[..1], t0()).await.unwrap();
+    assert_eq!(other.stored, 1);
+    let messages = store.messages("wa").await.unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].direction, "in");
+    assert_eq!(messages[0].provider_message_id.as_deref(), Some("wamid.1"));
+    assert_eq!(messages[0].peer, "+15551112222");
+}
+
+/// The same event twice in one webhook is stored once.
+pub async fn duplicates_within_one_batch_are_skipped(store: Arc<dyn Store>) {
+    let events = vec![
+        message("m1", "+1"),
+        message("m1", "+1"),
+        message("m2", "+1"),
+    ];
+    let result = store.ingest("wa", &events, t0()).await.unwrap();
+    assert_eq!((result.stored, result.duplicates), (2, 1));
+    assert_eq!(store.counts().await.unwrap().contacts, 1);
+}
+
+/// Concurrent deliveries of the same webhook store exactly one copy.
+pub async fn concurrent_duplicate_ingests_store_one(store: Arc<dyn Store>) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let events = vec![message("race.1", "+1"), status("x", DeliveryStatus::Read)];
+            store.ingest("wa", &events, t0()).await
+        });
+    }
+    let mut stored = 0;
+    let mut duplicates = 0;
+    while let Some(result) = tasks.join_next().await {
+        let result = result.unwrap().unwrap();
+        stored += result.stored;
+        duplicates += result.duplicates;
+    }
+    assert_eq!(stored, 2);
+    assert_eq!(duplicates, 30);
+    let counts = store.counts().await.unwrap();
+    assert_eq!(
+        (counts.events, counts.messages, counts.routing_jobs),
+        (2, 1, 1)
+    );
+}
+
+/// A claimed job is invisible to other workers until its lease expires, then reclaimed; only
+/// the current claimant can finish it.
+pub async fn routing_jobs_are_claimed_once_and_reclaimed_after_the_lease(store: Arc<dyn Store>) {
+    store
+        .ingest("wa", &[message("a", "+1"), message("b", "+2")], t0())
+        .await
+        .unwrap();
+    let command = store
+        .enqueue_routing_job(RoutingJobKind::Command, "{\"command\":\"x\"}", t0())
+        .await
+        .unwrap();
+    let jobs = store
+        .claim_routing_jobs("w1", t0(), LEASE, 10)
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 3);
+    assert!(jobs.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
+    assert_eq!(jobs[0].kind, RoutingJobKind::Inbound);
+    assert_eq!(jobs[0].channel_id.as_deref(), Some("wa"));
+    let event: InboundEvent = serde_json::from_str(&jobs[0].payload).unwrap();
+    assert_eq!(event, message("a", "+1"));
+    assert_eq!(jobs[2].id, command);
+    assert_eq!(jobs[2].kind, RoutingJobKind::Command);
+    assert_eq!(jobs[2].payload, "{\"command\":\"x\"}");
+
+    assert!(
+        store
+            .claim_routing_jobs("w2", at(10), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let reclaimed = store
+        .claim_routing_jobs("w2", at(31), LEASE, 10)
+        .await
+        .unwrap();
+    assert_eq!(reclaimed.len(), 3);
+    assert!(reclaimed.iter().all(|job| job.attempts == 2));
+
+    // w1 lost its claim: its commit is refused and writes nothing.
+    let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+    let stale = store.commit_routing(&commit("w1", 0, ids.clone())).await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    assert!(store.routing_state().await.unwrap().is_none());
+    let version = store.commit_routing(&commit("w2", 0, ids)).await.unwrap();
+    assert_eq!(version, 1);
+    assert_eq!(store.counts().await.unwrap().routing_jobs, 0);
+}
+
+/// A commit writes state, outbox, messages, conversations and transcripts together, only from
+/// the current version; outbox idempotency keys are unique per channel.
+pub async fn routing_commits_are_atomic_and_versioned(store: Arc<dyn Store>) {
+    let mut first = commit("w", 0, Vec::new());
+    first.outbox.push(NewOutbox {
+        channel_id: "wa".into(),
+        conversation_id: Some("conv_1".into()),
+        message: outbound("msg_1"),
+    });
+    first.conversations.push(ConversationUpdate {
+        id: "conv_1".into(),
+        channel_id: Some("wa".into()),
+        customer: Some("+15551112222".into()),
+        state: Some("open".into()),
+        queue: None,
+        agent: None,
+        end_reason: None,
+    });
+    first
+        .transcript_entries
+        .push(("conv_1".into(), "{\"text\":\"hi\"}".into()));
+    assert_eq!(store.commit_routing(&first).await.unwrap(), 1);
+    let state = store.routing_state().await.unwrap().unwrap();
+    assert_eq!((state.version, state.state.as_str()), (1, "{\"v\":1}"));
+
+    // A second writer from version 0 conflicts and writes nothing.
+    let mut racing = commit("w", 0, Vec::new());
+    racing.outbox.push(NewOutbox {
+        channel_id: "wa".into(),
+        conversation_id: None,
+        message: outbound("msg_9"),
+    });
+    assert!(matches!(
+        store.commit_routing(&racing).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let counts = store.counts().await.unwrap();
+    assert_eq!(counts.outbox, 1);
+    assert_eq!(counts.messages, 1);
+    assert_eq!(counts.conversations, 1);
+    assert_eq!(counts.transcript_entries, 1);
+
+    // The same idempotency key again (a replayed step) adds nothing.
+    let mut replay = commit("w", 1, Vec::new());
+    replay.outbox = first.outbox.clone();
+    replay.conversations.push(ConversationUpdate {
+        id: "conv_1".into(),
+        channel_id: None,
+        customer: None,
+        state: Some("ended".into()),
+        queue: None,
+        agent: None,
+        end_reason: Some("agent".into()),
+    });
+    replay
+        .transcripts
+        .push(("conv_1".into(), "{\"end\":true}".into()));
+    assert_eq!(store.commit_routing(&replay).await.unwrap(), 2);
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.outbox, counts.messages), (1, 1));
+    let jobs = store.outbox_jobs().await.unwrap();
+    assert_eq!(jobs[0].state, OutboxState::Pending);
+    assert_eq!(jobs[0].conversation_id.as_deref(), Some("conv_1"));
+    assert_eq!(jobs[0].message, outbound("msg_1"));
+}
+
+/// Timers are upserted by key, cancelled, and turned into routing jobs when due.
+pub async fn timers_upsert_cancel_and_fire(store: Arc<dyn Store>) {
+    let mut step = commit("w", 0, Vec::new());
+    step.timers = vec![
+        TimerChange::Start {
+            key: "conv_1/offer".into(),
+            payload: "{\"t\":1}".into(),
+            due: at(10),
+        },
+        TimerChange::Start {
+            key: "conv_1/offer".into(),
+            payload: "{\"t\":2}".into(),
+            due: at(20),
+        },
+        TimerChange::Start {
+            key: "conv_2/offer".into(),
+            payload: "{\"t\":3}".into(),
+            due: at(5),
+        },
+        TimerChange::Start {
+            key: "conv_3/offer".into(),
+            payload: "{\"t\":4}".into(),
+            due: at(5),
+        },
+        TimerChange::Cancel {
+            key: "conv_3/offer".into(),
+        },
+    ];
+    store.commit_routing(&step).await.unwrap();
+    assert_eq!(store.counts().await.unwrap().timers, 2);
+    assert_eq!(store.fire_due_timers(at(4), 10).await.unwrap(), 0);
+    assert_eq!(store.fire_due_timers(at(15), 10).await.unwrap(), 1);
+    assert_eq!(store.fire_due_timers(at(25), 10).await.unwrap(), 1);
+    assert_eq!(store.fire_due_timers(at(99), 10).await.unwrap(), 0);
+    let jobs = store
+        .claim_routing_jobs("w", at(30), LEASE, 10)
+        .await
+        .unwrap();
+    let payloads: Vec<&str> = jobs.iter().map(|j| j.payload.as_str()).collect();
+    assert_eq!(payloads, ["{\"t\":3}", "{\"t\":2}"]);
+    assert!(jobs.iter().all(|j| j.kind == RoutingJobKind::Timer));
+}
+
+async fn one_outbox_job(store: &Arc<dyn Store>, key: &str) {
+    let version = store
+        .routing_state()
+        .await
+        .unwrap()
+        .map_or(0, |s| s.version);
+    let mut step = commit("w", version, Vec::new());
+    step.outbox.push(NewOutbox {
+        channel_id: "wa".into(),
+        conversation_id: None,
+        message: outbound(key),
+    });
+    store.commit_routing(&step).await.unwrap();
+}
+
+/// Claims are exclusive and fenced; retries wait for their time; unknown outcomes and expired
+/// sends are never claimed again.
+pub async fn outbox_lifecycle_and_fencing(store: Arc<dyn Store>) {
+    one_outbox_job(&store, "msg_1").await;
+    let claimed = store.claim_outbox("s1", t0(), LEASE, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let job = &claimed[0];
+    assert_eq!((job.state, job.attempts), (OutboxState::Sending, 1));
+    assert!(
+        store
+            .claim_outbox("s2", t0(), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Retry later: invisible until then; a stranger cannot finish it.
+    let retry = OutboxOutcome::Retry {
+        at: at(60),
+        error: "throttled".into(),
+    };
+    assert!(
+        !store
+            .finish_outbox(job.id, "s2", &retry, t0())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .finish_outbox(job.id, "s1", &retry, t0())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_outbox("s1", at(59), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store.claim_outbox("s1", at(60), LEASE, 10).await.unwrap();
+    assert_eq!(again[0].attempts, 2);
+    assert_eq!(again[0].last_error.as_deref(), Some("throttled"));
+
+    // Unknown outcome: recorded, never claimed again.
+    let unknown = OutboxOutcome::Unknown {
+        error: "connection reset after the request was written".into(),
+    };
+    assert!(
+        store
+            .finish_outbox(job.id, "s1", &unknown, at(61))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_outbox("s1", at(9999), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A worker that died mid-send: its job becomes unknown after the lease, not re-sent.
+    one_outbox_job(&store, "msg_2").await;
+    let second = store
+        .claim_outbox("dead", at(100), LEASE, 10)
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(store.expire_sending(at(120)).await.unwrap(), 0);
+    assert_eq!(store.expire_sending(at(131)).await.unwrap(), 1);
+    assert!(
+        !store
+            .finish_outbox(
+                second[0].id,
+                "dead",
+                &OutboxOutcome::Sent(SendReceipt::new("late", DeliveryStatus::Sent)),
+                at(132)
+            )
+            .await
+            .unwrap()
+    );
+    let states: Vec<OutboxState> = store
+        .outbox_jobs()
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.state)
+        .collect();
+    assert_eq!(states, [OutboxState::Unknown, OutboxState::Unknown]);
+
+    // Permanent failure and opt-out are terminal.
+    one_outbox_job(&store, "msg_3").await;
+    one_outbox_job(&store, "msg_4").await;
+    let jobs = store.claim_outbox("s1", at(200), LEASE, 10).await.unwrap();
+    assert_eq!(jobs.len(), 2);
+    let failed = OutboxOutcome::Failed {
+        class: Some(switchboard_core::ErrorClass::InvalidRecipient),
+        error: "invalid recipient".into(),
+    };
+    let opted = OutboxOutcome::OptedOut {
+        error: "21610".into(),
+    };
+    assert!(
+        store
+            .finish_outbox(jobs[0].id, "s1", &failed, at(201))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .finish_outbox(jobs[1].id, "s1", &opted, at(201))
+            .await
+            .unwrap()
+    );
+    let states: Vec<OutboxState> = store
+        .outbox_jobs()
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.state)
+        .collect();
+    assert_eq!(&states[2..], [OutboxState::Failed, OutboxState::OptedOut]);
+    assert!(
+        store
+            .claim_outbox("s1", at(9999), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// A sent message gets the provider's id; statuses merge into it whichever arrives first.
+pub async fn statuses_merge_before_and_after_the_send(store: Arc<dyn Store>) {
+    one_outbox_job(&store, "msg_1").await;
+    let job = store
+        .claim_outbox("s", t0(), LEASE, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    // The delivered status overtakes the send's answer.
+    store
+        .ingest("wa", &[status("SM1", DeliveryStatus::Delivered)], at(1))
+        .await
+        .unwrap();
+    let sent = OutboxOutcome::Sent(SendReceipt::new("SM1", DeliveryStatus::Queued));
+    assert!(
+        store
+            .finish_outbox(job.id, "s", &sent, at(2))
+            .await
+            .unwrap()
+    );
+    let out = |messages: Vec<crate::MessageRecord>| {
+        messages.into_iter().find(|m| m.direction == "out").unwrap()
+    };
+    let message = out(store.messages("wa").await.unwrap());
+    assert_eq!(message.provider_message_id.as_deref(), Some("SM1"));
+    assert_eq!(message.delivery.unwrap().status, DeliveryStatus::Delivered);
+    // Later statuses, out of order and twice.
+    store
+        .ingest(
+            "wa",
+            &[
+                status("SM1", DeliveryStatus::Sent),
+                status("SM1", DeliveryStatus::Read),
+                status("SM1", DeliveryStatus::Read),
+            ],
+            at(3),
+        )
+        .await
+        .unwrap();
+    let message = out(store.messages("wa").await.unwrap());
+    assert_eq!(message.delivery.unwrap().status, DeliveryStatus::Read);
+    let job = store.outbox_jobs().await.unwrap().remove(0);
+    assert_eq!(job.state, OutboxState::Sent);
+    assert_eq!(job.provider_message_id.as_deref(), Some("SM1"));
+}
