@@ -1,11 +1,12 @@
 //! `switchboard`: the command-line entry point.
 //!
-//! For now one command, `replay`, which runs recorded webhook requests through a connector the
-//! way the gateway would (webhook auth from the connector's declared scheme, then parsing) and
-//! prints the normalized events as JSON lines.
+//! Commands: `serve` (the gateway), `replay` (recorded webhooks through a built-in connector or
+//! a plugin, the way the gateway would, printing the normalized events as JSON lines),
+//! `simulate` (a routing scenario) and `plugin new|build|test` (the plugin toolchain).
 
 mod config;
 mod gateway;
+mod plugin;
 mod simulate;
 
 use std::io::Write;
@@ -13,7 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Parser, Subcommand};
 use switchboard_conformance::fixture::{ChannelSpec, load_request};
 use switchboard_core::{Timestamp, receive_webhook};
 
@@ -36,10 +37,15 @@ enum Command {
     /// "body" | "body_base64"}) or a whole fixture case, whose "request" is used. The webhook
     /// auth the connector declares is applied with the channel's secrets: a request that fails
     /// it is reported and the command exits non-zero.
+    #[command(group(ArgGroup::new("source").required(true).args(["connector", "plugin"])))]
     Replay {
-        /// The connector id, e.g. `twilio` or `meta-whatsapp`.
+        /// The built-in connector id, e.g. `twilio` or `meta-whatsapp`.
         #[arg(long)]
-        connector: String,
+        connector: Option<String>,
+        /// A built plugin instead of a built-in connector: its `.wasm`, with `plugin.toml`
+        /// beside it (granted everything it declares).
+        #[arg(long)]
+        plugin: Option<PathBuf>,
         /// The channel file: {"channel_id", "settings", "secrets"} with secrets as
         /// `env:NAME`, `file:PATH` or `value:LITERAL`; a fixture case file works too.
         #[arg(long)]
@@ -69,6 +75,11 @@ enum Command {
         /// The scenario file (JSON).
         scenario: PathBuf,
     },
+    /// Plugin toolchain: scaffold, build and test connector plugins (WebAssembly components).
+    Plugin {
+        #[command(subcommand)]
+        command: plugin::PluginCommand,
+    },
 }
 
 fn parse_timestamp(text: &str) -> Result<Timestamp, String> {
@@ -89,10 +100,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Replay {
             connector,
+            plugin,
             channel,
             now,
             requests,
-        } => replay(&connector, &channel, now, &requests),
+        } => {
+            let connector: std::sync::Arc<dyn switchboard_core::Connector> =
+                match (connector, plugin) {
+                    (None, Some(file)) => std::sync::Arc::new(plugin::load(&file)?),
+                    (Some(id), None) => builtin(&id)?,
+                    _ => return Err(anyhow!("give exactly one of --connector and --plugin")),
+                };
+            replay(connector.as_ref(), &channel, now, &requests)
+        }
+        Command::Plugin { command } => plugin::run(command),
         Command::Simulate { scenario } => simulate::simulate(&scenario),
         Command::Serve { config, data_dir } => serve(config.as_deref(), data_dir),
     }
@@ -132,20 +153,24 @@ fn serve(config: Option<&std::path::Path>, data_dir: PathBuf) -> anyhow::Result<
     Ok(ExitCode::SUCCESS)
 }
 
-/// Exit 0 when every request was accepted, 1 when any was rejected, 2 on a usage error.
-fn replay(
-    connector_id: &str,
-    channel_file: &std::path::Path,
-    now: Option<Timestamp>,
-    requests: &[PathBuf],
-) -> anyhow::Result<ExitCode> {
-    let connector = switchboard_providers::builtin(connector_id).ok_or_else(|| {
+/// The built-in connector `connector_id`.
+fn builtin(connector_id: &str) -> anyhow::Result<std::sync::Arc<dyn switchboard_core::Connector>> {
+    switchboard_providers::builtin(connector_id).ok_or_else(|| {
         let known: Vec<_> = switchboard_providers::builtin_ids().collect();
         anyhow!(
             "unknown connector `{connector_id}`; built in: {}",
             known.join(", ")
         )
-    })?;
+    })
+}
+
+/// Exit 0 when every request was accepted, 1 when any was rejected, 2 on a usage error.
+fn replay(
+    connector: &dyn switchboard_core::Connector,
+    channel_file: &std::path::Path,
+    now: Option<Timestamp>,
+    requests: &[PathBuf],
+) -> anyhow::Result<ExitCode> {
     let spec = ChannelSpec::load(channel_file)?;
     let secrets = spec.resolve_secrets()?;
     let ctx = spec.context();
@@ -155,7 +180,7 @@ fn replay(
     let mut rejected = 0;
     for path in requests {
         let request = load_request(path)?;
-        match receive_webhook(connector.as_ref(), &ctx, &secrets, &request, now) {
+        match receive_webhook(connector, &ctx, &secrets, &request, now) {
             Ok(outcome) => {
                 for event in &outcome.events {
                     let line = serde_json::to_string(event).context("serializing an event")?;

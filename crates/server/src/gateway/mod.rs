@@ -172,6 +172,15 @@ async fn handle_webhook(
         }
     };
 
+    for item in &outcome.skipped {
+        // Acknowledged with the rest of the batch but not stored: say so. Reasons may quote
+        // payload values, so phone numbers are masked.
+        tracing::warn!(
+            path = %item.path,
+            reason = %switchboard_transport::mask_phone_numbers(&item.reason),
+            "webhook item produced no event"
+        );
+    }
     if !outcome.events.is_empty() {
         match app.store.ingest(&channel.id, &outcome.events, now).await {
             Ok(result) => {
