@@ -3,6 +3,9 @@
 //!
 //! - `parse_webhook_2kb/{native,plugin}`: the same 2 KB batch webhook (4 messages, 3
 //!   statuses); the plugin figure includes a fresh instance per call (target: ratio ≤ 2.0);
+//!   `plugin_warm` repeats the call (and the host's decoding of its outcome) on one live
+//!   instance, so `plugin - plugin_warm - instantiate` is what a fresh instance's first call
+//!   adds;
 //! - `instantiate`: store + instance from `InstancePre` on the pooling allocator + drop
 //!   (target ≤ 20 µs);
 //! - `warm_call_route_empty`: one call into a live instance that does nothing (`route` of the
@@ -45,6 +48,13 @@ fn benches(c: &mut Criterion) {
     });
     group.bench_function("plugin", |b| {
         b.iter(|| plugin.parse_webhook(black_box(&ctx), black_box(&req)))
+    });
+    group.bench_function("plugin_warm", |b| {
+        b.iter_custom(|iters| {
+            plugin
+                .time_warm_parse_calls(&ctx, &req, iters)
+                .expect("warm parse calls")
+        })
     });
     group.finish();
 

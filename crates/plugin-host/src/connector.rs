@@ -551,6 +551,45 @@ impl WasmConnector {
         })
     }
 
+    /// Calls `parse-webhook` `times` times on one instance, decoding each outcome as
+    /// [`Connector::parse_webhook`] does, and returns the time the calls took (instantiation
+    /// and the first call excluded): the steady-state cost of the parse itself, to tell it
+    /// from what a fresh instance adds, for benchmarks. The host itself never reuses
+    /// instances.
+    pub fn time_warm_parse_calls(
+        &self,
+        ctx: &ChannelContext,
+        req: &WebhookRequest,
+        times: u64,
+    ) -> Result<Duration, PluginError> {
+        const EXPORT: &str = "parse-webhook";
+        let wctx = context_out(ctx);
+        let wreq = webhook_out(req);
+        let elapsed = self.call(EXPORT, req.body.len(), |g, s| {
+            let ticks = self.limits.deadline_ticks;
+            let once = |s: &mut Store<HostState>| -> wasmtime::Result<()> {
+                let json = g
+                    .call_parse_webhook(&mut *s, &wctx, &wreq)?
+                    .map_err(|e| wasmtime::format_err!("{}", error_in(e)))?;
+                let outcome: WebhookOutcome = self
+                    .json_out(&json)
+                    .map_err(|e| wasmtime::format_err!("{e}"))?;
+                std::hint::black_box(outcome);
+                Ok(())
+            };
+            s.set_epoch_deadline(ticks);
+            once(s)?;
+            let start = Instant::now();
+            for _ in 0..times {
+                // Many calls take longer than one call's deadline: each gets its own.
+                s.set_epoch_deadline(ticks);
+                once(s)?;
+            }
+            Ok(start.elapsed())
+        })?;
+        Ok(elapsed)
+    }
+
     /// [`Connector::webhook_auth`], telling the connector's errors from the plugin's.
     pub fn call_webhook_auth(
         &self,

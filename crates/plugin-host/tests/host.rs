@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{built, grant_all, host, load, whatsapp_batch, whatsapp_channel};
+use common::{built, grant_all, host, host_with_deadline, load, whatsapp_batch, whatsapp_channel};
 use switchboard_core::{
     Address, Channel, ChannelContext, Connector, ConnectorError, Content, Method, OutboundMessage,
     WebhookRequest,
@@ -102,7 +102,7 @@ fn plugin_and_native_give_the_same_outcome_and_request() {
 
 #[test]
 fn infinite_loop_is_interrupted_at_the_deadline() {
-    let host = host();
+    let host = host_with_deadline(Duration::from_millis(50));
     let plugin = load(&host, "hostile");
     let start = Instant::now();
     let cause = plugin_cause(hostile_call(&plugin, "loop"));

@@ -172,7 +172,13 @@ pub(crate) fn load(path: &Path) -> anyhow::Result<WasmConnector> {
 
 fn load_located(located: &Located) -> anyhow::Result<WasmConnector> {
     let manifest = read_manifest(&located.dir)?;
-    let host = PluginHost::new(HostConfig::default()).context("starting the plugin host")?;
+    // Offline tools check behaviour, not speed: a deadline a loaded machine cannot trip by
+    // descheduling a thread (the gateway keeps the production default).
+    let config = HostConfig {
+        default_deadline: std::time::Duration::from_secs(1),
+        ..HostConfig::default()
+    };
+    let host = PluginHost::new(config).context("starting the plugin host")?;
     host.load_dir(&located.dir, &manifest.capabilities)
         .with_context(|| format!("loading the plugin in {}", located.dir.display()))
 }
@@ -362,7 +368,7 @@ http = false
 
 [limits]
 memory_mib = 32
-deadline_ms = 50
+# deadline_ms = 50   # per-call deadline; the host's default applies when unset
 "#,
         world = switchboard_plugin_host::CURRENT_WORLD
     )

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use switchboard_plugin_host::build::build_plugin;
 use switchboard_plugin_host::{Capabilities, HostConfig, Manifest, PluginHost, WasmConnector};
@@ -40,8 +41,20 @@ pub fn built(name: &str) -> PathBuf {
     out
 }
 
+/// A host whose per-call deadline (1 s) no well-behaved call reaches even on a loaded CI
+/// machine: the epoch deadline is wall-clock time, and a descheduled thread can lose tens of
+/// milliseconds. Tests of the deadline itself use [`host_with_deadline`].
 pub fn host() -> PluginHost {
-    PluginHost::new(HostConfig::default()).expect("host starts")
+    host_with_deadline(Duration::from_secs(1))
+}
+
+/// A host with the given default per-call deadline.
+pub fn host_with_deadline(deadline: Duration) -> PluginHost {
+    PluginHost::new(HostConfig {
+        default_deadline: deadline,
+        ..HostConfig::default()
+    })
+    .expect("host starts")
 }
 
 /// Everything the plugin declares.
