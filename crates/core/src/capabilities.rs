@@ -81,13 +81,17 @@ pub enum WindowPolicy {
     /// (Messenger's `HUMAN_AGENT`: 7 days).
     CustomerService {
         /// The window length, in seconds in JSON.
-        #[serde(with = "secs")]
+        #[serde(with = "crate::serde_secs")]
         window: Duration,
         /// The tag that extends the window.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         extended_tag: Option<String>,
         /// The extended window, in seconds in JSON.
-        #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_secs")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "crate::serde_secs::option"
+        )]
         extended_window: Option<Duration>,
     },
 }
@@ -109,39 +113,6 @@ impl WindowPolicy {
             extended_tag: Some("HUMAN_AGENT".into()),
             extended_window: Some(Duration::from_secs(7 * 24 * 3600)),
         }
-    }
-}
-
-mod secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_secs())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_secs)
-    }
-}
-
-mod opt_secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_u64(d.as_secs()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Duration>, D::Error> {
-        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_secs))
     }
 }
 

@@ -84,7 +84,7 @@ pub struct ProviderError {
         default,
         skip_serializing_if = "Option::is_none",
         rename = "retry_after_secs",
-        with = "duration_secs"
+        with = "crate::serde_secs::option"
     )]
     pub retry_after: Option<Duration>,
 }
@@ -120,28 +120,6 @@ impl fmt::Display for ProviderError {
             write!(f, " (provider code {code})")?;
         }
         write!(f, ": {}", self.message)
-    }
-}
-
-mod duration_secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(
-        value: &Option<Duration>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(d) => s.serialize_u64(d.as_secs()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Duration>, D::Error> {
-        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_secs))
     }
 }
 

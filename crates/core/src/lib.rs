@@ -33,6 +33,7 @@ mod http;
 mod outbound;
 pub mod outbound_auth;
 mod secret;
+mod serde_secs;
 pub mod sms;
 mod status;
 mod timestamp;

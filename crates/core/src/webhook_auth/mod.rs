@@ -104,7 +104,7 @@ pub enum WebhookAuth {
         /// The webhook secret.
         secret: SecretName,
         /// How far the timestamp may be from now.
-        #[serde(default = "default_tolerance", with = "secs")]
+        #[serde(default = "default_tolerance", with = "crate::serde_secs")]
         tolerance: Duration,
     },
     /// Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
@@ -116,7 +116,7 @@ pub enum WebhookAuth {
         /// The `whsec_…` secret.
         secret: SecretName,
         /// How far the timestamp may be from now.
-        #[serde(default = "default_tolerance", with = "secs")]
+        #[serde(default = "default_tolerance", with = "crate::serde_secs")]
         tolerance: Duration,
     },
     /// HTTP Basic credentials (`Authorization: Basic base64(user:password)`), both compared
@@ -154,20 +154,6 @@ impl WebhookAuth {
 
 fn default_tolerance() -> Duration {
     Duration::from_secs(300)
-}
-
-mod secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_secs())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_secs)
-    }
 }
 
 /// A request that passed verification.
