@@ -2,6 +2,8 @@
 //! transaction per webhook, acknowledgement after commit; the routing driver and the sender run
 //! beside it (see [`workers`]).
 
+mod driver;
+mod sender;
 pub(crate) mod workers;
 
 use std::collections::HashMap;

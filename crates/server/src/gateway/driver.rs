@@ -1,0 +1,239 @@
+//! The routing driver: fires due timers into routing jobs, claims jobs with a lease, runs the
+//! engine on the stored state, and commits the new state with everything its actions produced
+//! (outbox rows, timers, conversation rows, transcripts) in one transaction, guarded by the
+//! state's version.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_core::InboundEvent;
+use switchboard_routing::{Action, Engine, Input, IntegrationEvent, State, TimerId};
+use switchboard_store::{
+    ConversationUpdate, NewOutbox, RoutingCommit, RoutingJob, RoutingJobKind, Store, StoreError,
+    TimerChange,
+};
+use tokio::sync::Notify;
+
+use super::workers::{IDLE_POLL, now};
+
+const ROUTING_BATCH: u32 = 128;
+
+pub(crate) struct RoutingDriver {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) engine: Engine,
+    pub(crate) worker: String,
+    pub(crate) lease: Duration,
+    pub(crate) wake: Arc<Notify>,
+    pub(crate) send_wake: Arc<Notify>,
+}
+
+impl RoutingDriver {
+    pub(crate) async fn run(self) {
+        loop {
+            match self.step().await {
+                Ok(0) => {
+                    let _ = tokio::time::timeout(IDLE_POLL, self.wake.notified()).await;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "routing step failed; retrying");
+                    tokio::time::sleep(IDLE_POLL).await;
+                }
+            }
+        }
+    }
+
+    /// One step: due timers, then one batch of jobs. Returns how many jobs it handled.
+    async fn step(&self) -> Result<usize, StoreError> {
+        let now = now();
+        self.store.fire_due_timers(now, ROUTING_BATCH).await?;
+        let jobs = self
+            .store
+            .claim_routing_jobs(&self.worker, now, self.lease, ROUTING_BATCH)
+            .await?;
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let stored = self.store.routing_state().await?;
+        let (base_version, mut state) = match stored {
+            Some(row) => (row.version, serde_json::from_str::<State>(&row.state)?),
+            None => (0, State::new()),
+        };
+        let mut commit = RoutingCommit {
+            worker: self.worker.clone(),
+            base_version,
+            state: String::new(),
+            done_jobs: Vec::with_capacity(jobs.len()),
+            outbox: Vec::new(),
+            timers: Vec::new(),
+            conversations: Vec::new(),
+            transcript_entries: Vec::new(),
+            transcripts: Vec::new(),
+            now,
+        };
+        let mut actions = Vec::new();
+        for job in &jobs {
+            commit.done_jobs.push(job.id);
+            let Some(input) = self.input(job) else {
+                continue;
+            };
+            actions.clear();
+            if let Err(e) = self
+                .engine
+                .handle_into(&mut state, input, now, &mut actions)
+            {
+                tracing::info!(job = job.id, error = %e, "routing refused an input");
+                continue;
+            }
+            for action in actions.drain(..) {
+                apply(&mut commit, action)?;
+            }
+        }
+        commit.state = serde_json::to_string(&state)?;
+        let queued = commit.outbox.len();
+        self.store.commit_routing(&commit).await?;
+        if queued > 0 {
+            self.send_wake.notify_one();
+        }
+        Ok(jobs.len())
+    }
+
+    /// The engine input of a job; `None` (the job is dropped with a log line) when it is not
+    /// one the engine takes.
+    fn input(&self, job: &RoutingJob) -> Option<Input> {
+        let parsed = match job.kind {
+            RoutingJobKind::Inbound => {
+                let account = job.channel_id.clone()?;
+                if !self
+                    .engine
+                    .config()
+                    .accounts
+                    .iter()
+                    .any(|a| a.id == account)
+                {
+                    // A channel without routing: events are stored, nothing is routed.
+                    return None;
+                }
+                serde_json::from_str::<InboundEvent>(&job.payload)
+                    .map(|event| Input::Inbound { account, event })
+            }
+            RoutingJobKind::Timer => {
+                serde_json::from_str::<TimerId>(&job.payload).map(|id| Input::Timer { id })
+            }
+            RoutingJobKind::Command => serde_json::from_str::<Input>(&job.payload),
+        };
+        match parsed {
+            Ok(input) => Some(input),
+            Err(e) => {
+                tracing::error!(job = job.id, error = %e, "undecodable routing job dropped");
+                None
+            }
+        }
+    }
+}
+
+fn conversation(id: impl ToString) -> ConversationUpdate {
+    ConversationUpdate {
+        id: id.to_string(),
+        channel_id: None,
+        customer: None,
+        state: None,
+        queue: None,
+        agent: None,
+        end_reason: None,
+    }
+}
+
+fn word<T: serde::Serialize>(value: &T) -> Option<String> {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+}
+
+/// Adds what one engine action asks for to the commit.
+fn apply(commit: &mut RoutingCommit, action: Action) -> Result<(), StoreError> {
+    match action {
+        Action::Send {
+            conversation,
+            account,
+            message,
+            ..
+        } => commit.outbox.push(NewOutbox {
+            channel_id: account,
+            conversation_id: conversation.map(|c| c.to_string()),
+            message,
+        }),
+        Action::StartTimer { id, due } => commit.timers.push(TimerChange::Start {
+            key: id.to_string(),
+            payload: serde_json::to_string(&id)?,
+            due,
+        }),
+        Action::CancelTimer { id } => commit.timers.push(TimerChange::Cancel {
+            key: id.to_string(),
+        }),
+        Action::AppendTranscript {
+            conversation,
+            entry,
+        } => commit
+            .transcript_entries
+            .push((conversation.to_string(), serde_json::to_string(&entry)?)),
+        Action::WriteTranscript(write) => commit.transcripts.push((
+            write.conversation.to_string(),
+            serde_json::to_string(&write)?,
+        )),
+        Action::Close {
+            conversation: id,
+            reason,
+            ..
+        } => commit.conversations.push(ConversationUpdate {
+            state: Some("ended".into()),
+            end_reason: word(&reason),
+            ..conversation(id)
+        }),
+        Action::Emit(event) => match event {
+            IntegrationEvent::ConversationStarted {
+                conversation: id,
+                account,
+                customer,
+                ..
+            } => commit.conversations.push(ConversationUpdate {
+                channel_id: Some(account),
+                customer: Some(customer.id),
+                state: Some("open".into()),
+                ..conversation(id)
+            }),
+            IntegrationEvent::Queued {
+                conversation: id,
+                queue,
+            } => commit.conversations.push(ConversationUpdate {
+                state: Some("queued".into()),
+                queue: Some(queue),
+                ..conversation(id)
+            }),
+            IntegrationEvent::Accepted {
+                conversation: id,
+                agent,
+                ..
+            }
+            | IntegrationEvent::Transferred {
+                conversation: id,
+                to: agent,
+                ..
+            } => commit.conversations.push(ConversationUpdate {
+                state: Some("assigned".into()),
+                agent: Some(agent),
+                ..conversation(id)
+            }),
+            IntegrationEvent::Dismissed { conversation: id } => {
+                commit.conversations.push(ConversationUpdate {
+                    state: Some("dismissed".into()),
+                    ..conversation(id)
+                })
+            }
+            other => tracing::debug!(event = ?word(&other), "integration event"),
+        },
+        // Offers and refusals reach agents through the API's event stream (next issue).
+        other => tracing::debug!(action = ?std::mem::discriminant(&other), "routing action"),
+    }
+    Ok(())
+}
