@@ -47,13 +47,23 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) => {
                 // SQLite primary result codes: BUSY 5, LOCKED 6, READONLY 8, IOERR 10,
                 // CORRUPT 11, FULL 13, CANTOPEN 14. PostgreSQL: class 08 (connection), 53
-                // (insufficient resources), 57P (operator intervention).
+                // (insufficient resources), 57P (operator intervention), and the transient
+                // 40001 (serialization failure) and 40P01 (deadlock detected: rolled back, a
+                // retry succeeds).
                 let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-                let primary = code.parse::<i64>().ok().map(|c| c & 0xff);
-                let unavailable = matches!(primary, Some(5 | 6 | 8 | 10 | 11 | 13 | 14))
-                    || code.starts_with("08")
-                    || code.starts_with("53")
-                    || code.starts_with("57P");
+                let unavailable = if db
+                    .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .is_some()
+                {
+                    code == "40001"
+                        || code == "40P01"
+                        || code.starts_with("08")
+                        || code.starts_with("53")
+                        || code.starts_with("57P")
+                } else {
+                    let primary = code.parse::<i64>().ok().map(|c| c & 0xff);
+                    matches!(primary, Some(5 | 6 | 8 | 10 | 11 | 13 | 14))
+                };
                 if unavailable {
                     StoreError::Unavailable(e.to_string())
                 } else {

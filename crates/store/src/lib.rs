@@ -1,5 +1,8 @@
-//! The gateway's storage: one async trait, [`Store`], and its SQLite implementation
-//! ([`SqliteStore`], the embedded default).
+//! The gateway's storage: one async trait, [`Store`], and two implementations: SQLite
+//! ([`SqliteStore`], the embedded default: one file, nothing to install) and PostgreSQL
+//! ([`PostgresStore`], scale-out: several gateway instances share one database). [`open`] picks
+//! the backend from the store URL: `sqlite://PATH` / `sqlite::memory:` or
+//! `postgres://…` / `postgresql://…`.
 //!
 //! The trait is shaped around the gateway's transactions, not around tables: each method is
 //! one atomic unit of work that a backend runs in one database transaction.
@@ -20,12 +23,24 @@
 //! and a lease, so a killed worker's work is reclaimed after its lease expires.
 //!
 //! The SQL is portable (`$N` parameters, `ON CONFLICT`, `RETURNING`, JSON in `TEXT`, instants
-//! as unix milliseconds): a PostgreSQL backend is the same statements plus
-//! `FOR UPDATE SKIP LOCKED` in the claim sub-selects. [`suite`] is the behaviour every backend
-//! must pass.
+//! as unix milliseconds), and the statements both backends run as they are live in one place.
+//! PostgreSQL differs where instances meet: claims and timer firing pick rows with
+//! `FOR UPDATE SKIP LOCKED` (two instances never take the same job and never wait for each
+//! other), the routing state's version guard makes a second instance's commit from the same
+//! version a [`StoreError::Conflict`], and migrations run under an advisory lock so instances
+//! starting together migrate once. [`suite`] is the behaviour every backend must pass; the
+//! crate's tests run it against SQLite always and against PostgreSQL when
+//! `SWITCHBOARD_TEST_DATABASE_URL` is set.
+//!
+//! PostgreSQL URLs take libpq's parameters. TLS (rustls, Mozilla's roots) is used when the
+//! server offers it (`sslmode=prefer`, the default); an operator requires and verifies it with
+//! `?sslmode=verify-full` (and `&sslrootcert=/path/ca.pem` for a private CA). A schema of its
+//! own: `?options[search_path]=switchboard` (the schema must exist).
 
 mod error;
 mod migrate;
+mod postgres;
+mod shared;
 mod sqlite;
 pub mod suite;
 mod types;
@@ -36,6 +51,7 @@ use std::time::Duration;
 use switchboard_core::{BoxFuture, InboundEvent, Timestamp};
 
 pub use error::StoreError;
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 pub use types::{
     ConversationUpdate, Counts, IngestResult, MessageRecord, NewOutbox, OutboxJob, OutboxOutcome,
@@ -141,18 +157,48 @@ pub trait Store: Send + Sync {
     fn counts(&self) -> BoxFuture<'_, Result<Counts, StoreError>>;
 }
 
+/// The options of every backend; [`open`] uses those of the backend the URL names. Converts
+/// from either backend's options (the other's are then the defaults).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Used for `sqlite:` URLs.
+    pub sqlite: SqliteOptions,
+    /// Used for `postgres://` and `postgresql://` URLs.
+    pub postgres: PostgresOptions,
+}
+
+impl From<SqliteOptions> for StoreOptions {
+    fn from(sqlite: SqliteOptions) -> Self {
+        Self {
+            sqlite,
+            ..Self::default()
+        }
+    }
+}
+
+impl From<PostgresOptions> for StoreOptions {
+    fn from(postgres: PostgresOptions) -> Self {
+        Self {
+            postgres,
+            ..Self::default()
+        }
+    }
+}
+
 /// Opens the store a URL names and applies its migrations: `sqlite://PATH` (created when
-/// missing) or `sqlite::memory:`.
-pub async fn open(url: &str, options: SqliteOptions) -> Result<Arc<dyn Store>, StoreError> {
+/// missing), `sqlite::memory:`, or `postgres://…` / `postgresql://…` (the database must exist).
+pub async fn open(
+    url: &str,
+    options: impl Into<StoreOptions>,
+) -> Result<Arc<dyn Store>, StoreError> {
+    let options = options.into();
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url, options).await?))
+        Ok(Arc::new(SqliteStore::open(url, options.sqlite).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Err(StoreError::Url(
-            "PostgreSQL is not built into this version yet".to_owned(),
-        ))
+        Ok(Arc::new(PostgresStore::open(url, options.postgres).await?))
     } else {
         Err(StoreError::Url(
-            "expected `sqlite://PATH` (or `postgres://…` once supported)".to_owned(),
+            "expected `sqlite://PATH`, `sqlite::memory:` or `postgres://…`".to_owned(),
         ))
     }
 }

@@ -1,69 +1,147 @@
 //! Embedded schema migrations: applied in order at open, each in its own transaction, recorded
 //! in `schema_migrations`. (Plain SQL files, so no compile-time database or macros are needed.)
+//!
+//! One runner (`runner!`) serves both backends; each backend has its own list of files (the
+//! same versions, the dialect's DDL). PostgreSQL runs it under an advisory lock
+//! ([`run_postgres`]) so that gateways starting together against one database migrate once.
 
-use sqlx::{Connection, Row};
+use sqlx::{Connection, Executor, Row};
 
 use crate::StoreError;
 
 /// `(version, name, sql)` in order.
-pub(crate) const SQLITE: &[(i64, &str, &str)] = &[(
+pub(crate) type Migration = (i64, &'static str, &'static str);
+
+/// The SQLite migrations.
+pub(crate) const SQLITE: &[Migration] = &[(
     1,
     "init",
     include_str!("../migrations/sqlite/0001_init.sql"),
 )];
 
-/// Applies the migrations not yet recorded. Returns how many ran.
+/// The PostgreSQL migrations: the same versions as [`SQLITE`].
+pub(crate) const POSTGRES: &[Migration] = &[(
+    1,
+    "init",
+    include_str!("../migrations/postgres/0001_init.sql"),
+)];
+
+/// Applies the SQLite migrations not yet recorded. Returns how many ran. (SQLite has one
+/// writer connection per store, so no lock is needed.)
 pub(crate) async fn run(
     conn: &mut sqlx::SqliteConnection,
-    migrations: &[(i64, &str, &str)],
+    migrations: &[Migration],
     now_millis: i64,
 ) -> Result<usize, StoreError> {
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (\
-         version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
-    )
-    .execute(&mut *conn)
-    .await?;
-    let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations ORDER BY version")
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|row| row.try_get::<i64, _>(0))
-        .collect::<Result<_, _>>()?;
-    if let Some(newest) = applied.last() {
+    apply_sqlite(conn, migrations, now_millis).await
+}
+
+/// The first key of the PostgreSQL advisory locks this crate takes (the second is a hash), so
+/// that they do not collide with an application's own two-key locks by accident.
+pub(crate) const PG_LOCK_CLASS_MIGRATE: i32 = 0x5342_4d01; // "SBM\x01"
+
+/// Applies the PostgreSQL migrations not yet recorded, holding a session advisory lock keyed by
+/// the current schema: a second gateway starting at the same time waits, then finds the
+/// versions recorded and applies nothing. Returns how many ran.
+pub(crate) async fn run_postgres(
+    conn: &mut sqlx::PgConnection,
+    migrations: &[Migration],
+    now_millis: i64,
+) -> Result<usize, StoreError> {
+    let lock = |e: sqlx::Error| StoreError::Migration {
+        version: 0,
+        reason: format!("migration lock: {e}"),
+    };
+    sqlx::query("SELECT pg_advisory_lock($1, hashtext(current_schema()))")
+        .bind(PG_LOCK_CLASS_MIGRATE)
+        .execute(&mut *conn)
+        .await
+        .map_err(lock)?;
+    let result = apply_postgres(conn, migrations, now_millis).await;
+    // Released with the session too: the caller closes this connection afterwards.
+    let unlocked = sqlx::query("SELECT pg_advisory_unlock($1, hashtext(current_schema()))")
+        .bind(PG_LOCK_CLASS_MIGRATE)
+        .execute(&mut *conn)
+        .await;
+    let ran = result?;
+    unlocked.map_err(lock)?;
+    Ok(ran)
+}
+
+/// Defines `$name`, the runner for one backend's connection type: applies the migrations not
+/// yet recorded and returns how many ran. (One body for both backends; a macro rather than a
+/// function generic over `sqlx::Database`, whose higher-ranked executor bounds make the future
+/// not provably `Send`.)
+macro_rules! runner {
+    ($name:ident, $conn:ty) => {
+        async fn $name(
+            conn: &mut $conn,
+            migrations: &[Migration],
+            now_millis: i64,
+        ) -> Result<usize, StoreError> {
+            sqlx::query(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (\
+                 version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+            )
+            .execute(&mut *conn)
+            .await?;
+            let applied: Vec<i64> =
+                sqlx::query("SELECT version FROM schema_migrations ORDER BY version")
+                    .fetch_all(&mut *conn)
+                    .await?
+                    .iter()
+                    .map(|row| row.try_get::<i64, _>(0))
+                    .collect::<Result<_, _>>()?;
+            check_not_newer(&applied, migrations)?;
+            let mut ran = 0;
+            for (version, name, sql) in migrations {
+                if applied.contains(version) {
+                    continue;
+                }
+                let fail = |e: sqlx::Error| StoreError::Migration {
+                    version: *version,
+                    reason: e.to_string(),
+                };
+                let mut tx = conn.begin().await.map_err(fail)?;
+                // Through `Executor` (a boxed `Send` future): `RawSql::execute`'s own future is
+                // not provably `Send`, which would make every `open` future not `Send`.
+                (&mut *tx)
+                    .execute(sqlx::raw_sql(sql))
+                    .await
+                    .map_err(fail)?;
+                sqlx::query(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                )
+                .bind(*version)
+                .bind(*name)
+                .bind(now_millis)
+                .execute(&mut *tx)
+                .await
+                .map_err(fail)?;
+                tx.commit().await.map_err(fail)?;
+                tracing::info!(version, name, "store migration applied");
+                ran += 1;
+            }
+            Ok(ran)
+        }
+    };
+}
+
+runner!(apply_sqlite, sqlx::SqliteConnection);
+runner!(apply_postgres, sqlx::PgConnection);
+
+/// Refuses a database whose schema is newer than this binary's.
+fn check_not_newer(applied: &[i64], migrations: &[Migration]) -> Result<(), StoreError> {
+    if let Some(&newest) = applied.last() {
         let known = migrations.last().map_or(0, |m| m.0);
-        if *newest > known {
+        if newest > known {
             return Err(StoreError::Migration {
-                version: *newest,
+                version: newest,
                 reason: format!(
                     "the database has schema version {newest}, newer than this binary's {known}"
                 ),
             });
         }
     }
-    let mut ran = 0;
-    for (version, name, sql) in migrations {
-        if applied.contains(version) {
-            continue;
-        }
-        let fail = |e: sqlx::Error| StoreError::Migration {
-            version: *version,
-            reason: e.to_string(),
-        };
-        let mut tx = conn.begin().await.map_err(fail)?;
-        sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(fail)?;
-        sqlx::query(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-        )
-        .bind(version)
-        .bind(*name)
-        .bind(now_millis)
-        .execute(&mut *tx)
-        .await
-        .map_err(fail)?;
-        tx.commit().await.map_err(fail)?;
-        tracing::info!(version, name, "store migration applied");
-        ran += 1;
-    }
-    Ok(ran)
+    Ok(())
 }

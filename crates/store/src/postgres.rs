@@ -1,0 +1,701 @@
+//! The PostgreSQL backend, for several gateways sharing one database.
+//!
+//! The statements are the SQLite ones ([`crate::shared::sql`]) except where instances meet:
+//!
+//! - Claims (routing jobs, outbox) pick their rows with `FOR UPDATE SKIP LOCKED`: two
+//!   instances claiming at once take disjoint sets, and neither waits for the other. A claim is a
+//!   lease; a killed instance's jobs are claimed again once it ran out.
+//! - Due timers are turned into jobs by one statement that deletes them with
+//!   `FOR UPDATE SKIP LOCKED`: a timer fires once however many instances poll.
+//! - The routing state's version guard (`UPDATE … WHERE version = $base`) serializes routing
+//!   across instances: PostgreSQL makes the second writer wait for the first's row lock, then
+//!   finds the version moved and updates nothing ([`StoreError::Conflict`]).
+//! - A status and the send answer of the message it is about may be written by two instances at
+//!   once; both take a transaction-scoped advisory lock on `(channel, provider message id)`, so
+//!   whichever commits second sees the other's write and the status is merged either way.
+//! - Dedupe keys are inserted in one statement in key order, so that two webhooks with the same
+//!   events wait for each other instead of deadlocking.
+//!
+//! Transactions run at PostgreSQL's default isolation, READ COMMITTED, which the statements
+//! above are written for. Migrations run under a session advisory lock (see `migrate.rs`).
+
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{ConnectOptions, Connection, PgConnection, Row};
+use switchboard_core::{BoxFuture, DeliveryState, InboundEvent, ProviderError, Timestamp};
+
+use crate::shared::{
+    self, Columns, OutcomeColumns, SCOPE, millis, now_millis, outbox_from_row, sql,
+};
+use crate::types::{
+    Counts, IngestResult, MessageRecord, OutboxJob, OutboxOutcome, RoutingCommit, RoutingJob,
+    RoutingJobKind, RoutingState, TimerChange,
+};
+use crate::{Store, StoreError, migrate};
+
+/// The first key of the advisory locks that order a status against its message's send answer
+/// (the second is a hash of channel and provider message id).
+const LOCK_CLASS_MESSAGE: i32 = 0x5342_4d02; // "SBM\x02"
+
+/// Tuning of the PostgreSQL backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PostgresOptions {
+    /// The most connections this gateway instance opens. Every store call holds one for its
+    /// transaction; size it to the instance's concurrency, and keep the sum over all instances
+    /// under the server's `max_connections`.
+    pub max_connections: u32,
+    /// Connections kept open while idle.
+    pub min_connections: u32,
+    /// How long a caller waits for a connection before the store reports itself unavailable
+    /// (the gateway then answers 503 and the provider retries).
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            min_connections: 0,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The PostgreSQL store.
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`,
+    /// with libpq's parameters: `sslmode`, `sslrootcert`, `application_name`, and
+    /// `options[search_path]=SCHEMA` to keep the tables in a schema of their own) and applies the
+    /// migrations, under an advisory lock so that instances starting together migrate once.
+    pub async fn open(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
+        let connect =
+            PgConnectOptions::from_str(url).map_err(|e| StoreError::Url(e.to_string()))?;
+        let mut conn = connect.connect().await?;
+        let migrated = migrate::run_postgres(&mut conn, migrate::POSTGRES, now_millis()).await;
+        // Closing also releases the migration lock, should unlocking have failed.
+        let closed = conn.close().await;
+        migrated?;
+        closed?;
+        let max = options.max_connections.max(1);
+        let pool = PgPoolOptions::new()
+            .max_connections(max)
+            .min_connections(options.min_connections.min(max))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// Closes the connections; every later call fails with [`StoreError::Unavailable`].
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn ingest_tx(
+        &self,
+        channel_id: &str,
+        events: &[InboundEvent],
+        now: Timestamp,
+    ) -> Result<IngestResult, StoreError> {
+        let now = now.unix_millis();
+        let mut result = IngestResult::default();
+        let mut tx = self.pool.begin().await?;
+        let mut fresh = insert_dedupe_keys(&mut tx, channel_id, events, now).await?;
+        // The statuses' locks, all before the first merge and in one order (no deadlock).
+        let mut locks: Vec<&str> = events
+            .iter()
+            .filter_map(|event| match event {
+                InboundEvent::Status(status) => Some(status.message_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        locks.sort_unstable();
+        locks.dedup();
+        lock_messages(&mut tx, channel_id, &locks).await?;
+        for event in events {
+            let key = event.dedupe_key();
+            if !fresh.remove(&(key.kind.as_str().to_owned(), key.provider_id.clone())) {
+                result.duplicates += 1;
+                continue;
+            }
+            let payload = serde_json::to_string(event)?;
+            let ref_id = match event {
+                InboundEvent::Status(status) => Some(status.message_id.as_str()),
+                _ => None,
+            };
+            let event_id: i64 = sqlx::query_scalar(sql::INSERT_EVENT)
+                .bind(channel_id)
+                .bind(key.kind.as_str())
+                .bind(&key.provider_id)
+                .bind(ref_id)
+                .bind(&payload)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            match event {
+                InboundEvent::Message(message) => {
+                    sqlx::query(sql::UPSERT_CONTACT)
+                        .bind(channel_id)
+                        .bind(&message.from.id)
+                        .bind(serde_json::to_string(&message.from)?)
+                        .bind(message.profile_name.as_deref())
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(sql::INSERT_INBOUND_MESSAGE)
+                        .bind(channel_id)
+                        .bind(&message.id)
+                        .bind(&message.from.id)
+                        .bind(&payload)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                InboundEvent::Status(status) => {
+                    merge_status(
+                        &mut tx,
+                        channel_id,
+                        &status.message_id,
+                        &status.status,
+                        status.error.as_ref(),
+                        now,
+                    )
+                    .await?;
+                }
+                _ => {}
+            }
+            // Statuses are merged here; routing consumes the rest.
+            if ref_id.is_none() {
+                sqlx::query(sql::INSERT_INBOUND_JOB)
+                    .bind(channel_id)
+                    .bind(event_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            result.stored += 1;
+        }
+        tx.commit().await?;
+        Ok(result)
+    }
+
+    async fn claim_routing_tx(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<RoutingJob>, StoreError> {
+        let now = now.unix_millis();
+        // One statement: pick (skipping rows another instance is claiming), claim, and read
+        // the inbound events' payloads.
+        let rows = sqlx::query(
+            "WITH picked AS ( \
+                 SELECT id AS pick FROM routing_jobs \
+                 WHERE lease_until IS NULL OR lease_until < $3 \
+                 ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED), \
+             claimed AS ( \
+                 UPDATE routing_jobs SET claimed_by = $1, lease_until = $2, attempts = attempts + 1 \
+                 FROM picked WHERE id = pick \
+                 RETURNING id, kind, channel_id, event_id, payload, attempts) \
+             SELECT c.id, c.kind, c.channel_id, c.attempts, \
+                    CASE WHEN c.event_id IS NULL THEN c.payload ELSE e.payload END AS payload, \
+                    (c.event_id IS NOT NULL AND e.id IS NULL) AS lost \
+             FROM claimed c LEFT JOIN inbound_events e ON e.id = c.event_id \
+             ORDER BY c.id",
+        )
+        .bind(worker)
+        .bind(now.saturating_add(millis(lease)))
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(routing_job_from_row).collect()
+    }
+
+    async fn commit_routing_tx(&self, commit: &RoutingCommit) -> Result<i64, StoreError> {
+        let now = commit.now.unix_millis();
+        let mut tx = self.pool.begin().await?;
+        // The state row first: a second instance committing from the same version waits here
+        // for this transaction, then updates nothing.
+        let updated = if commit.base_version == 0 {
+            sqlx::query(sql::INSERT_STATE)
+                .bind(SCOPE)
+                .bind(&commit.state)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+        } else {
+            sqlx::query(sql::UPDATE_STATE)
+                .bind(&commit.state)
+                .bind(now)
+                .bind(SCOPE)
+                .bind(commit.base_version)
+                .execute(&mut *tx)
+                .await?
+        };
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "routing state moved past version {}",
+                commit.base_version
+            )));
+        }
+        for job in &commit.done_jobs {
+            let deleted = sqlx::query(sql::DELETE_CLAIMED_JOB)
+                .bind(job)
+                .bind(&commit.worker)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if deleted == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "routing job {job} is no longer claimed by this worker"
+                )));
+            }
+        }
+        for out in &commit.outbox {
+            let message = serde_json::to_string(&out.message)?;
+            let id: Option<i64> = sqlx::query_scalar(sql::INSERT_OUTBOX)
+                .bind(&out.channel_id)
+                .bind(&out.message.idempotency_key)
+                .bind(out.conversation_id.as_deref())
+                .bind(&message)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(id) = id {
+                sqlx::query(sql::INSERT_OUTBOUND_MESSAGE)
+                    .bind(&out.channel_id)
+                    .bind(out.conversation_id.as_deref())
+                    .bind(id)
+                    .bind(&out.message.to.id)
+                    .bind(&message)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        for change in &commit.timers {
+            match change {
+                TimerChange::Start { key, payload, due } => {
+                    sqlx::query(sql::UPSERT_TIMER)
+                        .bind(key)
+                        .bind(payload)
+                        .bind(due.unix_millis())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                TimerChange::Cancel { key } => {
+                    sqlx::query(sql::DELETE_TIMER)
+                        .bind(key)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        for c in &commit.conversations {
+            sqlx::query(sql::UPSERT_CONVERSATION)
+                .bind(&c.id)
+                .bind(c.channel_id.as_deref())
+                .bind(c.customer.as_deref())
+                .bind(c.state.as_deref())
+                .bind(c.queue.as_deref())
+                .bind(c.agent.as_deref())
+                .bind(c.end_reason.as_deref())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (statement, rows) in [
+            (sql::INSERT_TRANSCRIPT_ENTRY, &commit.transcript_entries),
+            (sql::INSERT_TRANSCRIPT, &commit.transcripts),
+        ] {
+            for (conversation, body) in rows {
+                sqlx::query(statement)
+                    .bind(conversation)
+                    .bind(body)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        let version: i64 = sqlx::query_scalar(sql::SELECT_VERSION)
+            .bind(SCOPE)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    async fn fire_due_timers_tx(&self, now: Timestamp, limit: u32) -> Result<usize, StoreError> {
+        // One statement: timers another instance is firing are skipped, so each fires once.
+        let fired = sqlx::query(
+            "WITH picked AS ( \
+                 SELECT timer_key AS pick FROM timers WHERE due_at <= $1 \
+                 ORDER BY due_at, timer_key LIMIT $2 FOR UPDATE SKIP LOCKED), \
+             fired AS ( \
+                 DELETE FROM timers USING picked WHERE timer_key = pick \
+                 RETURNING timer_key, payload, due_at) \
+             INSERT INTO routing_jobs (kind, payload, created_at) \
+             SELECT 'timer', payload, $1 FROM fired ORDER BY due_at, timer_key",
+        )
+        .bind(now.unix_millis())
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(usize::try_from(fired).unwrap_or(usize::MAX))
+    }
+
+    async fn claim_outbox_tx(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxJob>, StoreError> {
+        let now = now.unix_millis();
+        let rows = sqlx::query(concat!(
+            "WITH picked AS ( \
+                 SELECT id AS pick FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3 \
+                 ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+             UPDATE outbox SET state = 'sending', claimed_by = $1, lease_until = $2, \
+                    attempts = attempts + 1, updated_at = $3 \
+             FROM picked WHERE id = pick \
+             RETURNING ",
+            sql::outbox_columns!()
+        ))
+        .bind(worker)
+        .bind(now.saturating_add(millis(lease)))
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut jobs = rows
+            .iter()
+            .map(outbox_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        jobs.sort_by_key(|job| (job.next_attempt_at, job.id));
+        Ok(jobs)
+    }
+
+    async fn finish_outbox_tx(
+        &self,
+        job_id: i64,
+        worker: &str,
+        outcome: &OutboxOutcome,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let now = now.unix_millis();
+        let columns = OutcomeColumns::of(outcome);
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query(sql::FINISH_OUTBOX)
+            .bind(columns.state.as_str())
+            .bind(columns.next_attempt)
+            .bind(columns.provider_id)
+            .bind(columns.error)
+            .bind(columns.class)
+            .bind(now)
+            .bind(job_id)
+            .bind(worker)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            return Ok(false);
+        }
+        if let OutboxOutcome::Sent(receipt) = outcome {
+            let channel_id: String = sqlx::query_scalar(sql::SELECT_OUTBOX_CHANNEL)
+                .bind(job_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            // After this lock, a status being ingested for this id has committed (and is read
+            // below) or will find the provider id on the message (and merge itself).
+            lock_messages(&mut tx, &channel_id, &[&receipt.provider_message_id]).await?;
+            let mut delivery = DeliveryState::new(receipt.status.clone());
+            // Statuses that overtook the send's answer.
+            let early: Vec<String> = sqlx::query_scalar(sql::SELECT_EARLY_STATUSES)
+                .bind(&channel_id)
+                .bind(&receipt.provider_message_id)
+                .fetch_all(&mut *tx)
+                .await?;
+            for payload in early {
+                if let InboundEvent::Status(status) = serde_json::from_str(&payload)? {
+                    delivery.apply(&status.status, status.error.as_ref());
+                }
+            }
+            sqlx::query(sql::SENT_MESSAGE)
+                .bind(&receipt.provider_message_id)
+                .bind(serde_json::to_string(&delivery)?)
+                .bind(now)
+                .bind(job_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+/// Inserts the dedupe keys of `events` in one statement, in key order (two transactions with
+/// common keys then lock them in the same order), and returns the keys that were new as
+/// `(kind, provider id)`.
+async fn insert_dedupe_keys(
+    conn: &mut PgConnection,
+    channel_id: &str,
+    events: &[InboundEvent],
+    now: i64,
+) -> Result<HashSet<(String, String)>, StoreError> {
+    let (kinds, ids): (Vec<&str>, Vec<String>) = events
+        .iter()
+        .map(|event| {
+            let key = event.dedupe_key();
+            (key.kind.as_str(), key.provider_id)
+        })
+        .unzip();
+    let rows = sqlx::query(
+        "INSERT INTO dedupe_keys (channel_id, kind, provider_id, first_seen_at) \
+         SELECT DISTINCT $1, k.kind, k.provider_id, $4::BIGINT \
+         FROM unnest($2::TEXT[], $3::TEXT[]) AS k (kind, provider_id) \
+         ORDER BY k.kind, k.provider_id \
+         ON CONFLICT DO NOTHING RETURNING kind, provider_id",
+    )
+    .bind(channel_id)
+    .bind(&kinds)
+    .bind(&ids)
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.text("kind")?, row.text("provider_id")?)))
+        .collect()
+}
+
+/// Takes the transaction-scoped locks of the outbound messages `provider_message_ids` (sorted)
+/// of `channel_id`.
+async fn lock_messages(
+    conn: &mut PgConnection,
+    channel_id: &str,
+    provider_message_ids: &[&str],
+) -> Result<(), StoreError> {
+    if provider_message_ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2 || chr(31) || id)) \
+         FROM unnest($3::TEXT[]) WITH ORDINALITY AS ids (id, n) ORDER BY n",
+    )
+    .bind(LOCK_CLASS_MESSAGE)
+    .bind(channel_id)
+    .bind(provider_message_ids)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Merges a status into the outbound message it is about, when that message is known. The
+/// caller holds the message's lock.
+async fn merge_status(
+    conn: &mut PgConnection,
+    channel_id: &str,
+    provider_message_id: &str,
+    status: &switchboard_core::DeliveryStatus,
+    error: Option<&ProviderError>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let row = sqlx::query(sql::SELECT_OUTBOUND_DELIVERY)
+        .bind(channel_id)
+        .bind(provider_message_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else { return Ok(()) };
+    let mut delivery = match row.opt_text("delivery")? {
+        Some(json) => serde_json::from_str(&json)?,
+        None => DeliveryState::default(),
+    };
+    delivery.apply(status, error);
+    sqlx::query(sql::UPDATE_DELIVERY)
+        .bind(serde_json::to_string(&delivery)?)
+        .bind(now)
+        .bind(row.int("id")?)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+fn routing_job_from_row(row: &PgRow) -> Result<RoutingJob, StoreError> {
+    let id = row.int("id")?;
+    let kind_text = row.text("kind")?;
+    let kind = RoutingJobKind::parse(&kind_text)
+        .ok_or_else(|| StoreError::Corrupt(format!("routing job kind `{kind_text}`")))?;
+    if row.try_get::<bool, _>("lost")? {
+        return Err(StoreError::Corrupt(format!(
+            "routing job {id}: its inbound event is missing"
+        )));
+    }
+    Ok(RoutingJob {
+        id,
+        kind,
+        channel_id: row.opt_text("channel_id")?,
+        payload: row.opt_text("payload")?.unwrap_or_default(),
+        attempts: row.int("attempts")?,
+    })
+}
+
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            sqlx::query("SELECT 1").execute(&self.pool).await?;
+            Ok(())
+        })
+    }
+
+    fn ingest<'a>(
+        &'a self,
+        channel_id: &'a str,
+        events: &'a [InboundEvent],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<IngestResult, StoreError>> {
+        Box::pin(self.ingest_tx(channel_id, events, now))
+    }
+
+    fn enqueue_routing_job<'a>(
+        &'a self,
+        kind: RoutingJobKind,
+        payload: &'a str,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<i64, StoreError>> {
+        Box::pin(async move {
+            let id = sqlx::query_scalar(sql::INSERT_JOB)
+                .bind(kind.as_str())
+                .bind(payload)
+                .bind(now.unix_millis())
+                .fetch_one(&self.pool)
+                .await?;
+            Ok(id)
+        })
+    }
+
+    fn claim_routing_jobs<'a>(
+        &'a self,
+        worker: &'a str,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<RoutingJob>, StoreError>> {
+        Box::pin(self.claim_routing_tx(worker, now, lease, limit))
+    }
+
+    fn routing_state(&self) -> BoxFuture<'_, Result<Option<RoutingState>, StoreError>> {
+        Box::pin(async move {
+            sqlx::query(sql::SELECT_STATE)
+                .bind(SCOPE)
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(shared::state_from_row)
+                .transpose()
+        })
+    }
+
+    fn commit_routing<'a>(
+        &'a self,
+        commit: &'a RoutingCommit,
+    ) -> BoxFuture<'a, Result<i64, StoreError>> {
+        Box::pin(self.commit_routing_tx(commit))
+    }
+
+    fn fire_due_timers(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(self.fire_due_timers_tx(now, limit))
+    }
+
+    fn claim_outbox<'a>(
+        &'a self,
+        worker: &'a str,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<OutboxJob>, StoreError>> {
+        Box::pin(self.claim_outbox_tx(worker, now, lease, limit))
+    }
+
+    fn finish_outbox<'a>(
+        &'a self,
+        job_id: i64,
+        worker: &'a str,
+        outcome: &'a OutboxOutcome,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(self.finish_outbox_tx(job_id, worker, outcome, now))
+    }
+
+    fn expire_sending(&self, now: Timestamp) -> BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(async move {
+            let n = sqlx::query(sql::EXPIRE_SENDING)
+                .bind(now.unix_millis())
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        })
+    }
+
+    fn outbox_jobs(&self) -> BoxFuture<'_, Result<Vec<OutboxJob>, StoreError>> {
+        Box::pin(async move {
+            let rows = sqlx::query(sql::SELECT_OUTBOX)
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter().map(outbox_from_row).collect()
+        })
+    }
+
+    fn messages<'a>(
+        &'a self,
+        channel_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<MessageRecord>, StoreError>> {
+        Box::pin(async move {
+            let rows = sqlx::query(sql::SELECT_MESSAGES)
+                .bind(channel_id)
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter().map(shared::message_from_row).collect()
+        })
+    }
+
+    fn counts(&self) -> BoxFuture<'_, Result<Counts, StoreError>> {
+        Box::pin(async move {
+            let row = sqlx::query(sql::COUNTS).fetch_one(&self.pool).await?;
+            shared::counts_from_row(&row)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_send<T: Send>(_: &T) {}
+
+    /// The gateway spawns tasks that open the store: the future must be `Send`.
+    #[test]
+    fn open_is_send() {
+        is_send(&PostgresStore::open("", PostgresOptions::default()));
+        is_send(&crate::open("", PostgresOptions::default()));
+    }
+}
