@@ -1,7 +1,7 @@
 //! Embedded schema migrations: applied in order at open, each in its own transaction, recorded
 //! in `schema_migrations`. (Plain SQL files, so no compile-time database or macros are needed.)
 //!
-//! One runner (`runner!`) serves both backends; each backend has its own list of files (the
+//! One runner, `apply`, serves both backends; each backend has its own list of files (the
 //! same versions, the dialect's DDL). PostgreSQL runs it under an advisory lock
 //! ([`run_postgres`]) so that gateways starting together against one database migrate once.
 
@@ -33,7 +33,7 @@ pub(crate) async fn run(
     migrations: &[Migration],
     now_millis: i64,
 ) -> Result<usize, StoreError> {
-    apply_sqlite(conn, migrations, now_millis).await
+    apply::<sqlx::Sqlite>(conn, migrations, now_millis).await
 }
 
 /// The first key of the PostgreSQL advisory locks this crate takes (the second is a hash), so
@@ -57,7 +57,7 @@ pub(crate) async fn run_postgres(
         .execute(&mut *conn)
         .await
         .map_err(lock)?;
-    let result = apply_postgres(conn, migrations, now_millis).await;
+    let result = apply::<sqlx::Postgres>(conn, migrations, now_millis).await;
     // Released with the session too: the caller closes this connection afterwards.
     let unlocked = sqlx::query("SELECT pg_advisory_unlock($1, hashtext(current_schema()))")
         .bind(PG_LOCK_CLASS_MIGRATE)
@@ -68,67 +68,61 @@ pub(crate) async fn run_postgres(
     Ok(ran)
 }
 
-/// Defines `$name`, the runner for one backend's connection type: applies the migrations not
-/// yet recorded and returns how many ran. (One body for both backends; a macro rather than a
-/// function generic over `sqlx::Database`, whose higher-ranked executor bounds make the future
-/// not provably `Send`.)
-macro_rules! runner {
-    ($name:ident, $conn:ty) => {
-        async fn $name(
-            conn: &mut $conn,
-            migrations: &[Migration],
-            now_millis: i64,
-        ) -> Result<usize, StoreError> {
-            sqlx::query(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (\
-                 version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
-            )
-            .execute(&mut *conn)
-            .await?;
-            let applied: Vec<i64> =
-                sqlx::query("SELECT version FROM schema_migrations ORDER BY version")
-                    .fetch_all(&mut *conn)
-                    .await?
-                    .iter()
-                    .map(|row| row.try_get::<i64, _>(0))
-                    .collect::<Result<_, _>>()?;
-            check_not_newer(&applied, migrations)?;
-            let mut ran = 0;
-            for (version, name, sql) in migrations {
-                if applied.contains(version) {
-                    continue;
-                }
-                let fail = |e: sqlx::Error| StoreError::Migration {
-                    version: *version,
-                    reason: e.to_string(),
-                };
-                let mut tx = conn.begin().await.map_err(fail)?;
-                // Through `Executor` (a boxed `Send` future): `RawSql::execute`'s own future is
-                // not provably `Send`, which would make every `open` future not `Send`.
-                (&mut *tx)
-                    .execute(sqlx::raw_sql(sql))
-                    .await
-                    .map_err(fail)?;
-                sqlx::query(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-                )
-                .bind(*version)
-                .bind(*name)
-                .bind(now_millis)
-                .execute(&mut *tx)
-                .await
-                .map_err(fail)?;
-                tx.commit().await.map_err(fail)?;
-                tracing::info!(version, name, "store migration applied");
-                ran += 1;
-            }
-            Ok(ran)
+/// Applies the migrations not yet recorded, on either backend. Returns how many ran.
+async fn apply<DB>(
+    conn: &mut DB::Connection,
+    migrations: &[Migration],
+    now_millis: i64,
+) -> Result<usize, StoreError>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: for<'q> sqlx::Encode<'q, DB> + for<'r> sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (\
+         version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .execute(&mut *conn)
+    .await?;
+    let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations ORDER BY version")
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|row| row.try_get::<i64, _>(0))
+        .collect::<Result<_, _>>()?;
+    check_not_newer(&applied, migrations)?;
+    let mut ran = 0;
+    for &(version, name, sql) in migrations {
+        if applied.contains(&version) {
+            continue;
         }
-    };
+        let fail = |e: sqlx::Error| StoreError::Migration {
+            version,
+            reason: e.to_string(),
+        };
+        let mut tx = conn.begin().await.map_err(fail)?;
+        // Through `Executor` (a boxed `Send` future): the future of `RawSql::execute` is not
+        // provably `Send`, which would make every `open` future not `Send`.
+        (&mut *tx).execute(sqlx::raw_sql(sql)).await.map_err(fail)?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(version)
+        .bind(name)
+        .bind(now_millis)
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+        tracing::info!(version, name, "store migration applied");
+        ran += 1;
+    }
+    Ok(ran)
 }
-
-runner!(apply_sqlite, sqlx::SqliteConnection);
-runner!(apply_postgres, sqlx::PgConnection);
 
 /// Refuses a database whose schema is newer than this binary's.
 fn check_not_newer(applied: &[i64], migrations: &[Migration]) -> Result<(), StoreError> {

@@ -25,16 +25,17 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, Connection, PgConnection, Row};
-use switchboard_core::{BoxFuture, DeliveryState, InboundEvent, ProviderError, Timestamp};
+use switchboard_core::{BoxFuture, InboundEvent, Timestamp};
 
-use crate::shared::{
-    self, Columns, OutcomeColumns, SCOPE, millis, now_millis, outbox_from_row, sql,
-};
+use crate::shared::{self, Columns, SCOPE, Steps, millis, now_millis, outbox_from_row, sql};
 use crate::types::{
     Counts, IngestResult, MessageRecord, OutboxJob, OutboxOutcome, RoutingCommit, RoutingJob,
-    RoutingJobKind, RoutingState, TimerChange,
+    RoutingJobKind, RoutingState,
 };
 use crate::{Store, StoreError, migrate};
+
+/// The transaction steps both backends share.
+type Pg = Steps<sqlx::Postgres>;
 
 /// The first key of the advisory locks that order a status against its message's send answer
 /// (the second is a hash of channel and provider message id).
@@ -122,66 +123,12 @@ impl PostgresStore {
         lock_messages(&mut tx, channel_id, &locks).await?;
         for event in events {
             let key = event.dedupe_key();
-            if !fresh.remove(&(key.kind.as_str().to_owned(), key.provider_id.clone())) {
+            if fresh.remove(&(key.kind.as_str().to_owned(), key.provider_id)) {
+                Pg::store_event(&mut tx, channel_id, event, now).await?;
+                result.stored += 1;
+            } else {
                 result.duplicates += 1;
-                continue;
             }
-            let payload = serde_json::to_string(event)?;
-            let ref_id = match event {
-                InboundEvent::Status(status) => Some(status.message_id.as_str()),
-                _ => None,
-            };
-            let event_id: i64 = sqlx::query_scalar(sql::INSERT_EVENT)
-                .bind(channel_id)
-                .bind(key.kind.as_str())
-                .bind(&key.provider_id)
-                .bind(ref_id)
-                .bind(&payload)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
-            match event {
-                InboundEvent::Message(message) => {
-                    sqlx::query(sql::UPSERT_CONTACT)
-                        .bind(channel_id)
-                        .bind(&message.from.id)
-                        .bind(serde_json::to_string(&message.from)?)
-                        .bind(message.profile_name.as_deref())
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query(sql::INSERT_INBOUND_MESSAGE)
-                        .bind(channel_id)
-                        .bind(&message.id)
-                        .bind(&message.from.id)
-                        .bind(&payload)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                InboundEvent::Status(status) => {
-                    merge_status(
-                        &mut tx,
-                        channel_id,
-                        &status.message_id,
-                        &status.status,
-                        status.error.as_ref(),
-                        now,
-                    )
-                    .await?;
-                }
-                _ => {}
-            }
-            // Statuses are merged here; routing consumes the rest.
-            if ref_id.is_none() {
-                sqlx::query(sql::INSERT_INBOUND_JOB)
-                    .bind(channel_id)
-                    .bind(event_id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            result.stored += 1;
         }
         tx.commit().await?;
         Ok(result)
@@ -222,115 +169,10 @@ impl PostgresStore {
     }
 
     async fn commit_routing_tx(&self, commit: &RoutingCommit) -> Result<i64, StoreError> {
-        let now = commit.now.unix_millis();
         let mut tx = self.pool.begin().await?;
-        // The state row first: a second instance committing from the same version waits here
-        // for this transaction, then updates nothing.
-        let updated = if commit.base_version == 0 {
-            sqlx::query(sql::INSERT_STATE)
-                .bind(SCOPE)
-                .bind(&commit.state)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-        } else {
-            sqlx::query(sql::UPDATE_STATE)
-                .bind(&commit.state)
-                .bind(now)
-                .bind(SCOPE)
-                .bind(commit.base_version)
-                .execute(&mut *tx)
-                .await?
-        };
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!(
-                "routing state moved past version {}",
-                commit.base_version
-            )));
-        }
-        for job in &commit.done_jobs {
-            let deleted = sqlx::query(sql::DELETE_CLAIMED_JOB)
-                .bind(job)
-                .bind(&commit.worker)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if deleted == 0 {
-                return Err(StoreError::Conflict(format!(
-                    "routing job {job} is no longer claimed by this worker"
-                )));
-            }
-        }
-        for out in &commit.outbox {
-            let message = serde_json::to_string(&out.message)?;
-            let id: Option<i64> = sqlx::query_scalar(sql::INSERT_OUTBOX)
-                .bind(&out.channel_id)
-                .bind(&out.message.idempotency_key)
-                .bind(out.conversation_id.as_deref())
-                .bind(&message)
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if let Some(id) = id {
-                sqlx::query(sql::INSERT_OUTBOUND_MESSAGE)
-                    .bind(&out.channel_id)
-                    .bind(out.conversation_id.as_deref())
-                    .bind(id)
-                    .bind(&out.message.to.id)
-                    .bind(&message)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        for change in &commit.timers {
-            match change {
-                TimerChange::Start { key, payload, due } => {
-                    sqlx::query(sql::UPSERT_TIMER)
-                        .bind(key)
-                        .bind(payload)
-                        .bind(due.unix_millis())
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                TimerChange::Cancel { key } => {
-                    sqlx::query(sql::DELETE_TIMER)
-                        .bind(key)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
-        }
-        for c in &commit.conversations {
-            sqlx::query(sql::UPSERT_CONVERSATION)
-                .bind(&c.id)
-                .bind(c.channel_id.as_deref())
-                .bind(c.customer.as_deref())
-                .bind(c.state.as_deref())
-                .bind(c.queue.as_deref())
-                .bind(c.agent.as_deref())
-                .bind(c.end_reason.as_deref())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for (statement, rows) in [
-            (sql::INSERT_TRANSCRIPT_ENTRY, &commit.transcript_entries),
-            (sql::INSERT_TRANSCRIPT, &commit.transcripts),
-        ] {
-            for (conversation, body) in rows {
-                sqlx::query(statement)
-                    .bind(conversation)
-                    .bind(body)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        let version: i64 = sqlx::query_scalar(sql::SELECT_VERSION)
-            .bind(SCOPE)
-            .fetch_one(&mut *tx)
-            .await?;
+        // The state row comes first: a second instance committing from the same version waits
+        // for this transaction's row lock, then finds the version moved (a conflict).
+        let version = Pg::commit_routing(&mut tx, commit).await?;
         tx.commit().await?;
         Ok(version)
     }
@@ -395,50 +237,17 @@ impl PostgresStore {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let now = now.unix_millis();
-        let columns = OutcomeColumns::of(outcome);
         let mut tx = self.pool.begin().await?;
-        let updated = sqlx::query(sql::FINISH_OUTBOX)
-            .bind(columns.state.as_str())
-            .bind(columns.next_attempt)
-            .bind(columns.provider_id)
-            .bind(columns.error)
-            .bind(columns.class)
-            .bind(now)
-            .bind(job_id)
-            .bind(worker)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if updated == 0 {
+        if !Pg::finish_outbox(&mut tx, job_id, worker, outcome, now).await? {
             return Ok(false);
         }
         if let OutboxOutcome::Sent(receipt) = outcome {
-            let channel_id: String = sqlx::query_scalar(sql::SELECT_OUTBOX_CHANNEL)
-                .bind(job_id)
-                .fetch_one(&mut *tx)
-                .await?;
+            let channel_id = Pg::outbox_channel(&mut tx, job_id).await?;
             // After this lock, a status being ingested for this id has committed (and is read
-            // below) or will find the provider id on the message (and merge itself).
+            // as an early status) or will find the provider id on the message (and merge
+            // itself).
             lock_messages(&mut tx, &channel_id, &[&receipt.provider_message_id]).await?;
-            let mut delivery = DeliveryState::new(receipt.status.clone());
-            // Statuses that overtook the send's answer.
-            let early: Vec<String> = sqlx::query_scalar(sql::SELECT_EARLY_STATUSES)
-                .bind(&channel_id)
-                .bind(&receipt.provider_message_id)
-                .fetch_all(&mut *tx)
-                .await?;
-            for payload in early {
-                if let InboundEvent::Status(status) = serde_json::from_str(&payload)? {
-                    delivery.apply(&status.status, status.error.as_ref());
-                }
-            }
-            sqlx::query(sql::SENT_MESSAGE)
-                .bind(&receipt.provider_message_id)
-                .bind(serde_json::to_string(&delivery)?)
-                .bind(now)
-                .bind(job_id)
-                .execute(&mut *tx)
-                .await?;
+            Pg::record_sent(&mut tx, job_id, &channel_id, receipt, now).await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -498,36 +307,6 @@ async fn lock_messages(
     .bind(provider_message_ids)
     .execute(&mut *conn)
     .await?;
-    Ok(())
-}
-
-/// Merges a status into the outbound message it is about, when that message is known. The
-/// caller holds the message's lock.
-async fn merge_status(
-    conn: &mut PgConnection,
-    channel_id: &str,
-    provider_message_id: &str,
-    status: &switchboard_core::DeliveryStatus,
-    error: Option<&ProviderError>,
-    now: i64,
-) -> Result<(), StoreError> {
-    let row = sqlx::query(sql::SELECT_OUTBOUND_DELIVERY)
-        .bind(channel_id)
-        .bind(provider_message_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let Some(row) = row else { return Ok(()) };
-    let mut delivery = match row.opt_text("delivery")? {
-        Some(json) => serde_json::from_str(&json)?,
-        None => DeliveryState::default(),
-    };
-    delivery.apply(status, error);
-    sqlx::query(sql::UPDATE_DELIVERY)
-        .bind(serde_json::to_string(&delivery)?)
-        .bind(now)
-        .bind(row.int("id")?)
-        .execute(&mut *conn)
-        .await?;
     Ok(())
 }
 

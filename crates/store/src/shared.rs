@@ -1,17 +1,25 @@
 //! What the backends share: the statements that are the same text on SQLite and PostgreSQL,
-//! the row mapping, and the outbox outcome's columns.
+//! the transaction steps built from them ([`Steps`], generic over the sqlx backend), the row
+//! mapping, and the outbox outcome's columns.
 //!
 //! The SQL is portable (`$N` parameters, `ON CONFLICT`, `RETURNING`, JSON in `TEXT`, instants
 //! as unix milliseconds). A backend keeps in its own module only what differs: the claims
 //! (PostgreSQL adds `FOR UPDATE SKIP LOCKED`), the timer firing and the locking.
 
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use sqlx::Row;
-use switchboard_core::{OutboundMessage, Timestamp};
+use switchboard_core::{
+    DeliveryState, DeliveryStatus, InboundEvent, OutboundMessage, ProviderError, SendReceipt,
+    Timestamp,
+};
 
 use crate::StoreError;
-use crate::types::{Counts, MessageRecord, OutboxJob, OutboxOutcome, OutboxState, RoutingState};
+use crate::types::{
+    Counts, MessageRecord, OutboxJob, OutboxOutcome, OutboxState, RoutingCommit, RoutingState,
+    TimerChange,
+};
 
 /// The routing state's scope: one engine state for the whole gateway.
 pub(crate) const SCOPE: &str = "global";
@@ -74,20 +82,19 @@ pub(crate) mod sql {
     pub(crate) const SELECT_STATE: &str =
         "SELECT version, state FROM routing_state WHERE scope = $1";
 
-    /// `$1` scope, `$2` state, `$3` now: the first commit (0 rows when another came first).
+    /// `$1` scope, `$2` state, `$3` now: the first commit. Returns `version`; no row when
+    /// another came first.
     pub(crate) const INSERT_STATE: &str = "INSERT INTO routing_state (scope, version, state, updated_at) \
-         VALUES ($1, 1, $2, $3) ON CONFLICT DO NOTHING";
+         VALUES ($1, 1, $2, $3) ON CONFLICT DO NOTHING RETURNING version";
 
-    /// `$1` state, `$2` now, `$3` scope, `$4` base version: 0 rows when the version moved.
+    /// `$1` state, `$2` now, `$3` scope, `$4` base version. Returns the new `version`; no row
+    /// when the version moved.
     pub(crate) const UPDATE_STATE: &str = "UPDATE routing_state SET version = version + 1, state = $1, updated_at = $2 \
-         WHERE scope = $3 AND version = $4";
+         WHERE scope = $3 AND version = $4 RETURNING version";
 
-    /// `$1` scope. Returns the version.
-    pub(crate) const SELECT_VERSION: &str = "SELECT version FROM routing_state WHERE scope = $1";
-
-    /// `$1` job id, `$2` worker: 0 rows when the worker lost its claim.
+    /// `$1` job id, `$2` worker. Returns `id`; no row when the worker lost its claim.
     pub(crate) const DELETE_CLAIMED_JOB: &str =
-        "DELETE FROM routing_jobs WHERE id = $1 AND claimed_by = $2";
+        "DELETE FROM routing_jobs WHERE id = $1 AND claimed_by = $2 RETURNING id";
 
     /// `$1` channel, `$2` idempotency key, `$3` conversation, `$4` message JSON, `$5` now.
     /// Returns `id`, nothing for a known key.
@@ -128,11 +135,11 @@ pub(crate) mod sql {
         "INSERT INTO transcripts (conversation_id, body, written_at) VALUES ($1, $2, $3)";
 
     /// `$1` state, `$2` next attempt, `$3` provider id, `$4` error, `$5` error class, `$6` now,
-    /// `$7` job id, `$8` worker: 0 rows unless the worker holds the claim.
+    /// `$7` job id, `$8` worker. Returns `id`; no row unless the worker holds the claim.
     pub(crate) const FINISH_OUTBOX: &str = "UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
             provider_message_id = COALESCE($3, provider_message_id), last_error = $4, \
             error_class = $5, claimed_by = NULL, lease_until = NULL, updated_at = $6 \
-         WHERE id = $7 AND claimed_by = $8 AND state = 'sending'";
+         WHERE id = $7 AND claimed_by = $8 AND state = 'sending' RETURNING id";
 
     /// `$1` job id. Returns its channel.
     pub(crate) const SELECT_OUTBOX_CHANNEL: &str = "SELECT channel_id FROM outbox WHERE id = $1";
@@ -308,4 +315,294 @@ pub(crate) fn counts_from_row(row: &impl Columns) -> Result<Counts, StoreError> 
         conversations: row.int("conversations")?,
         transcript_entries: row.int("transcript_entries")?,
     })
+}
+
+/// The steps of the store's transactions that are the same on every backend, written once over
+/// `sqlx::Database` (the bounds are on this block: they say that the backend decodes and
+/// encodes the `TEXT` and `BIGINT` columns the schema uses). Each takes the transaction's
+/// connection; a backend adds what is its own around them (PostgreSQL: its locks).
+pub(crate) struct Steps<DB>(PhantomData<DB>);
+
+impl<DB> Steps<DB>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'a> &'a str: sqlx::ColumnIndex<DB::Row>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + for<'r> sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    i64: for<'q> sqlx::Encode<'q, DB> + for<'r> sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'q> Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    /// Writes one inbound event whose dedupe key was new: the event, the contact and message
+    /// (messages) or the merged delivery state (statuses), and a routing job for what routing
+    /// consumes (everything but statuses).
+    pub(crate) async fn store_event(
+        conn: &mut DB::Connection,
+        channel_id: &str,
+        event: &InboundEvent,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let key = event.dedupe_key();
+        let payload = serde_json::to_string(event)?;
+        let ref_id = match event {
+            InboundEvent::Status(status) => Some(status.message_id.as_str()),
+            _ => None,
+        };
+        let event_id = sqlx::query(sql::INSERT_EVENT)
+            .bind(channel_id)
+            .bind(key.kind.as_str())
+            .bind(key.provider_id.as_str())
+            .bind(ref_id)
+            .bind(payload.as_str())
+            .bind(now)
+            .fetch_one(&mut *conn)
+            .await?
+            .int("id")?;
+        match event {
+            InboundEvent::Message(message) => {
+                sqlx::query(sql::UPSERT_CONTACT)
+                    .bind(channel_id)
+                    .bind(message.from.id.as_str())
+                    .bind(serde_json::to_string(&message.from)?)
+                    .bind(message.profile_name.as_deref())
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query(sql::INSERT_INBOUND_MESSAGE)
+                    .bind(channel_id)
+                    .bind(message.id.as_str())
+                    .bind(message.from.id.as_str())
+                    .bind(payload.as_str())
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            InboundEvent::Status(status) => {
+                Self::merge_status(
+                    conn,
+                    channel_id,
+                    &status.message_id,
+                    &status.status,
+                    status.error.as_ref(),
+                    now,
+                )
+                .await?;
+            }
+            _ => {}
+        }
+        // Statuses are merged here; routing consumes the rest.
+        if ref_id.is_none() {
+            sqlx::query(sql::INSERT_INBOUND_JOB)
+                .bind(channel_id)
+                .bind(event_id)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Merges a status into the outbound message it is about, when that message is known.
+    async fn merge_status(
+        conn: &mut DB::Connection,
+        channel_id: &str,
+        provider_message_id: &str,
+        status: &DeliveryStatus,
+        error: Option<&ProviderError>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let row = sqlx::query(sql::SELECT_OUTBOUND_DELIVERY)
+            .bind(channel_id)
+            .bind(provider_message_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let Some(row) = row else { return Ok(()) };
+        let mut delivery = match row.opt_text("delivery")? {
+            Some(json) => serde_json::from_str(&json)?,
+            None => DeliveryState::default(),
+        };
+        delivery.apply(status, error);
+        sqlx::query(sql::UPDATE_DELIVERY)
+            .bind(serde_json::to_string(&delivery)?)
+            .bind(now)
+            .bind(row.int("id")?)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// The whole of [`crate::Store::commit_routing`]: the state from `base_version` (else
+    /// [`StoreError::Conflict`]), the finished jobs (fenced by the worker), outbox rows and
+    /// their messages, timers, conversations, transcripts. Returns the new version. The
+    /// caller commits (or drops the transaction on an error).
+    pub(crate) async fn commit_routing(
+        conn: &mut DB::Connection,
+        commit: &RoutingCommit,
+    ) -> Result<i64, StoreError> {
+        let now = commit.now.unix_millis();
+        let updated = if commit.base_version == 0 {
+            sqlx::query(sql::INSERT_STATE)
+                .bind(SCOPE)
+                .bind(commit.state.as_str())
+                .bind(now)
+                .fetch_optional(&mut *conn)
+                .await?
+        } else {
+            sqlx::query(sql::UPDATE_STATE)
+                .bind(commit.state.as_str())
+                .bind(now)
+                .bind(SCOPE)
+                .bind(commit.base_version)
+                .fetch_optional(&mut *conn)
+                .await?
+        };
+        let Some(updated) = updated else {
+            return Err(StoreError::Conflict(format!(
+                "routing state moved past version {}",
+                commit.base_version
+            )));
+        };
+        let version = updated.int("version")?;
+        for &job in &commit.done_jobs {
+            let deleted = sqlx::query(sql::DELETE_CLAIMED_JOB)
+                .bind(job)
+                .bind(commit.worker.as_str())
+                .fetch_optional(&mut *conn)
+                .await?;
+            if deleted.is_none() {
+                return Err(StoreError::Conflict(format!(
+                    "routing job {job} is no longer claimed by this worker"
+                )));
+            }
+        }
+        for out in &commit.outbox {
+            let message = serde_json::to_string(&out.message)?;
+            let row = sqlx::query(sql::INSERT_OUTBOX)
+                .bind(out.channel_id.as_str())
+                .bind(out.message.idempotency_key.as_str())
+                .bind(out.conversation_id.as_deref())
+                .bind(message.as_str())
+                .bind(now)
+                .fetch_optional(&mut *conn)
+                .await?;
+            // Nothing for a known idempotency key (a replayed step).
+            if let Some(row) = row {
+                sqlx::query(sql::INSERT_OUTBOUND_MESSAGE)
+                    .bind(out.channel_id.as_str())
+                    .bind(out.conversation_id.as_deref())
+                    .bind(row.int("id")?)
+                    .bind(out.message.to.id.as_str())
+                    .bind(message.as_str())
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        for change in &commit.timers {
+            let query = match change {
+                TimerChange::Start { key, payload, due } => sqlx::query(sql::UPSERT_TIMER)
+                    .bind(key.as_str())
+                    .bind(payload.as_str())
+                    .bind(due.unix_millis()),
+                TimerChange::Cancel { key } => sqlx::query(sql::DELETE_TIMER).bind(key.as_str()),
+            };
+            query.execute(&mut *conn).await?;
+        }
+        for c in &commit.conversations {
+            sqlx::query(sql::UPSERT_CONVERSATION)
+                .bind(c.id.as_str())
+                .bind(c.channel_id.as_deref())
+                .bind(c.customer.as_deref())
+                .bind(c.state.as_deref())
+                .bind(c.queue.as_deref())
+                .bind(c.agent.as_deref())
+                .bind(c.end_reason.as_deref())
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+        }
+        for (statement, rows) in [
+            (sql::INSERT_TRANSCRIPT_ENTRY, &commit.transcript_entries),
+            (sql::INSERT_TRANSCRIPT, &commit.transcripts),
+        ] {
+            for (conversation, body) in rows {
+                sqlx::query(statement)
+                    .bind(conversation.as_str())
+                    .bind(body.as_str())
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        Ok(version)
+    }
+
+    /// Records a send's outcome if `worker` still holds the job's claim; returns whether it
+    /// did. For `Sent`, the caller then calls [`Self::record_sent`].
+    pub(crate) async fn finish_outbox(
+        conn: &mut DB::Connection,
+        job_id: i64,
+        worker: &str,
+        outcome: &OutboxOutcome,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let columns = OutcomeColumns::of(outcome);
+        let updated = sqlx::query(sql::FINISH_OUTBOX)
+            .bind(columns.state.as_str())
+            .bind(columns.next_attempt)
+            .bind(columns.provider_id)
+            .bind(columns.error)
+            .bind(columns.class)
+            .bind(now)
+            .bind(job_id)
+            .bind(worker)
+            .fetch_optional(&mut *conn)
+            .await?;
+        Ok(updated.is_some())
+    }
+
+    /// The channel of the outbox job `job_id`.
+    pub(crate) async fn outbox_channel(
+        conn: &mut DB::Connection,
+        job_id: i64,
+    ) -> Result<String, StoreError> {
+        sqlx::query(sql::SELECT_OUTBOX_CHANNEL)
+            .bind(job_id)
+            .fetch_one(&mut *conn)
+            .await?
+            .text("channel_id")
+    }
+
+    /// A sent message gets the provider's id and its delivery state: the receipt's, merged
+    /// with the statuses that overtook the send's answer.
+    pub(crate) async fn record_sent(
+        conn: &mut DB::Connection,
+        job_id: i64,
+        channel_id: &str,
+        receipt: &SendReceipt,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut delivery = DeliveryState::new(receipt.status.clone());
+        let early = sqlx::query(sql::SELECT_EARLY_STATUSES)
+            .bind(channel_id)
+            .bind(receipt.provider_message_id.as_str())
+            .fetch_all(&mut *conn)
+            .await?;
+        for row in early {
+            if let InboundEvent::Status(status) = serde_json::from_str(&row.text("payload")?)? {
+                delivery.apply(&status.status, status.error.as_ref());
+            }
+        }
+        sqlx::query(sql::SENT_MESSAGE)
+            .bind(receipt.provider_message_id.as_str())
+            .bind(serde_json::to_string(&delivery)?)
+            .bind(now)
+            .bind(job_id)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
 }

@@ -36,11 +36,13 @@ use crate::{
 
 const LEASE: Duration = Duration::from_secs(30);
 
-fn t0() -> Timestamp {
+/// The suite's "now": 2023-11-14T22:13:20Z.
+pub fn t0() -> Timestamp {
     Timestamp::from_unix_seconds(1_700_000_000)
 }
 
-fn at(seconds: u64) -> Timestamp {
+/// `seconds` after [`t0`].
+pub fn at(seconds: u64) -> Timestamp {
     t0().saturating_add(Duration::from_secs(seconds))
 }
 
@@ -63,7 +65,8 @@ pub fn status(message_id: &str, status: DeliveryStatus) -> InboundEvent {
     InboundEvent::Status(StatusUpdate::new(message_id, status))
 }
 
-fn outbound(key: &str) -> OutboundMessage {
+/// A WhatsApp text to +15551112222 with idempotency key `key`.
+pub fn outbound(key: &str) -> OutboundMessage {
     OutboundMessage::new(
         key,
         Address::new(Channel::WhatsApp, AddressKind::Phone, "+15551112222"),
@@ -71,7 +74,9 @@ fn outbound(key: &str) -> OutboundMessage {
     )
 }
 
-fn commit(worker: &str, base_version: i64, done_jobs: Vec<i64>) -> RoutingCommit {
+/// A routing step of `worker` from `base_version` finishing `done_jobs`, with state
+/// `{"v":base_version+1}` and nothing else, at [`t0`].
+pub fn commit(worker: &str, base_version: i64, done_jobs: Vec<i64>) -> RoutingCommit {
     RoutingCommit {
         worker: worker.to_owned(),
         base_version,

@@ -19,23 +19,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::{Connection, PgConnection};
-use switchboard_core::{
-    Address, AddressKind, Channel, Content, DeliveryStatus, OutboundMessage, SendReceipt, Timestamp,
-};
+use suite::{at, t0};
+use switchboard_core::{DeliveryStatus, SendReceipt};
 use switchboard_store::{
     NewOutbox, OutboxOutcome, PostgresOptions, PostgresStore, RoutingCommit, RoutingJobKind, Store,
     StoreError, TimerChange, suite,
 };
 
 const LEASE: Duration = Duration::from_secs(30);
-
-fn t0() -> Timestamp {
-    Timestamp::from_unix_seconds(1_700_000_000)
-}
-
-fn at(seconds: u64) -> Timestamp {
-    t0().saturating_add(Duration::from_secs(seconds))
-}
 
 /// The test database, and the schemas a test made in it (dropped with it).
 struct Db {
@@ -181,29 +172,14 @@ async fn two_instances(db: &Db) -> (Arc<dyn Store>, Arc<dyn Store>) {
 }
 
 fn step(worker: &str, base_version: i64) -> RoutingCommit {
-    RoutingCommit {
-        worker: worker.to_owned(),
-        base_version,
-        state: format!("{{\"v\":{}}}", base_version + 1),
-        done_jobs: Vec::new(),
-        outbox: Vec::new(),
-        timers: Vec::new(),
-        conversations: Vec::new(),
-        transcript_entries: Vec::new(),
-        transcripts: Vec::new(),
-        now: t0(),
-    }
+    suite::commit(worker, base_version, Vec::new())
 }
 
 fn outbox(key: &str) -> NewOutbox {
     NewOutbox {
         channel_id: "wa".into(),
         conversation_id: None,
-        message: OutboundMessage::new(
-            key,
-            Address::new(Channel::WhatsApp, AddressKind::Phone, "+15551112222"),
-            Content::text("hi"),
-        ),
+        message: suite::outbound(key),
     }
 }
 
