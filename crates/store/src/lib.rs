@@ -25,6 +25,7 @@
 //! must pass.
 
 mod error;
+mod group_commit;
 mod migrate;
 mod sqlite;
 pub mod suite;
@@ -38,8 +39,10 @@ use switchboard_core::{BoxFuture, InboundEvent, Timestamp};
 pub use error::StoreError;
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 pub use types::{
-    ConversationUpdate, Counts, IngestResult, MessageRecord, NewOutbox, OutboxJob, OutboxOutcome,
-    OutboxState, RoutingCommit, RoutingJob, RoutingJobKind, RoutingState, TimerChange,
+    ContactRecord, ConversationCursor, ConversationFilter, ConversationPage, ConversationRecord,
+    ConversationUpdate, Counts, Enqueued, IngestResult, MessageLink, MessageRecord, NewOutbox,
+    OutboxJob, OutboxMessage, OutboxOutcome, OutboxState, RoutingCommit, RoutingJob,
+    RoutingJobKind, RoutingState, SendFailure, StoredMessage, TimerChange, TranscriptRecord,
 };
 
 /// The gateway's storage. Object safe: hold it as `Arc<dyn Store>`.
@@ -139,6 +142,71 @@ pub trait Store: Send + Sync {
 
     /// Row counts of the main tables.
     fn counts(&self) -> BoxFuture<'_, Result<Counts, StoreError>>;
+
+    // ---- the agent/admin API's reads and its direct write --------------------------------
+
+    /// Conversations matching `filter`, newest first (`opened_at`, then id, descending), one
+    /// page at a time: `filter.cursor` is the previous page's `next`.
+    fn conversations<'a>(
+        &'a self,
+        filter: &'a ConversationFilter,
+    ) -> BoxFuture<'a, Result<ConversationPage, StoreError>>;
+
+    /// One conversation's summary row.
+    fn conversation<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ConversationRecord>, StoreError>>;
+
+    /// The messages of a conversation in the order they were stored, both directions, with
+    /// the outbound ones' outbox state and merged delivery state.
+    fn conversation_messages<'a>(
+        &'a self,
+        conversation_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<StoredMessage>, StoreError>>;
+
+    /// The message a provider id names on a channel (the outbound one when both directions
+    /// use the id).
+    fn message_by_provider_id<'a>(
+        &'a self,
+        channel_id: &'a str,
+        provider_message_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredMessage>, StoreError>>;
+
+    /// Contacts whose address or profile name contains `query` (case-insensitive), or, when
+    /// `query` has digits, whose address without the phone symbols `+ ( ) - .` and spaces
+    /// contains the query's digits. Most recently active first; `limit` 0 means 50, at most
+    /// 500.
+    fn search_contacts<'a>(
+        &'a self,
+        query: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<ContactRecord>, StoreError>>;
+
+    /// The contact with this exact address on a channel.
+    fn contact<'a>(
+        &'a self,
+        channel_id: &'a str,
+        address: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ContactRecord>, StoreError>>;
+
+    /// A conversation's transcript entries and written copies, in order.
+    fn transcript<'a>(
+        &'a self,
+        conversation_id: &'a str,
+    ) -> BoxFuture<'a, Result<TranscriptRecord, StoreError>>;
+
+    /// An outbox row with the merged delivery state of its message.
+    fn outbox_message(&self, id: i64) -> BoxFuture<'_, Result<Option<OutboxMessage>, StoreError>>;
+
+    /// Queues one message outside routing (a proactive send) in one transaction: the outbox
+    /// row and its outbound message row. Idempotent per `(channel, idempotency key)`: a second
+    /// call writes nothing and returns the first row's id with `created = false`.
+    fn enqueue_outbox<'a>(
+        &'a self,
+        out: &'a NewOutbox,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Enqueued, StoreError>>;
 }
 
 /// Opens the store a URL names and applies its migrations: `sqlite://PATH` (created when

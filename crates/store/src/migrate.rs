@@ -6,11 +6,14 @@ use sqlx::{Connection, Row};
 use crate::StoreError;
 
 /// `(version, name, sql)` in order.
-pub(crate) const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-)];
+pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    ),
+    (2, "api", include_str!("../migrations/sqlite/0002_api.sql")),
+];
 
 /// Applies the migrations not yet recorded. Returns how many ran.
 pub(crate) async fn run(

@@ -11,12 +11,13 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, SqliteConnection};
 use switchboard_core::{
-    BoxFuture, DeliveryState, InboundEvent, OutboundMessage, ProviderError, Timestamp,
+    BoxFuture, DeliveryState, ErrorClass, InboundEvent, OutboundMessage, ProviderError, Timestamp,
 };
 
+use crate::group_commit::IngestWriter;
 use crate::types::{
     Counts, IngestResult, MessageRecord, OutboxJob, OutboxOutcome, OutboxState, RoutingCommit,
-    RoutingJob, RoutingJobKind, RoutingState, TimerChange,
+    RoutingJob, RoutingJobKind, RoutingState, SendFailure, TimerChange,
 };
 use crate::{Store, StoreError, migrate};
 
@@ -66,6 +67,8 @@ impl Default for SqliteOptions {
 pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
+    /// Webhook ingest goes through one task that group-commits (see [`crate::group_commit`]).
+    ingest: IngestWriter,
 }
 
 fn millis(duration: Duration) -> i64 {
@@ -117,116 +120,18 @@ impl SqliteStore {
                 .connect_with(connect.read_only(true))
                 .await?
         };
-        Ok(Self { write, read })
+        let ingest = IngestWriter::spawn(write.clone());
+        Ok(Self {
+            write,
+            read,
+            ingest,
+        })
     }
 
     /// Closes the connections; every later call fails with [`StoreError::Unavailable`].
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;
-    }
-
-    async fn ingest_tx(
-        &self,
-        channel_id: &str,
-        events: &[InboundEvent],
-        now: Timestamp,
-    ) -> Result<IngestResult, StoreError> {
-        let now = now.unix_millis();
-        let mut result = IngestResult::default();
-        let mut tx = self.write.begin().await?;
-        for event in events {
-            let key = event.dedupe_key();
-            let fresh = sqlx::query(
-                "INSERT INTO dedupe_keys (channel_id, kind, provider_id, first_seen_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            )
-            .bind(channel_id)
-            .bind(key.kind.as_str())
-            .bind(&key.provider_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if fresh == 0 {
-                result.duplicates += 1;
-                continue;
-            }
-            let payload = serde_json::to_string(event)?;
-            let ref_id = match event {
-                InboundEvent::Status(status) => Some(status.message_id.as_str()),
-                _ => None,
-            };
-            let event_id: i64 = sqlx::query_scalar(
-                "INSERT INTO inbound_events (channel_id, kind, provider_id, ref_id, payload, received_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            )
-            .bind(channel_id)
-            .bind(key.kind.as_str())
-            .bind(&key.provider_id)
-            .bind(ref_id)
-            .bind(&payload)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
-            match event {
-                InboundEvent::Message(message) => {
-                    let address = serde_json::to_string(&message.from)?;
-                    sqlx::query(
-                        "INSERT INTO contacts (channel_id, address, address_json, profile_name, first_seen_at, last_inbound_at) \
-                         VALUES ($1, $2, $3, $4, $5, $5) \
-                         ON CONFLICT (channel_id, address) DO UPDATE SET \
-                         last_inbound_at = excluded.last_inbound_at, \
-                         profile_name = COALESCE(excluded.profile_name, contacts.profile_name)",
-                    )
-                    .bind(channel_id)
-                    .bind(&message.from.id)
-                    .bind(&address)
-                    .bind(message.profile_name.as_deref())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query(
-                        "INSERT INTO messages (channel_id, direction, provider_message_id, peer, body, created_at, updated_at) \
-                         VALUES ($1, 'in', $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(channel_id)
-                    .bind(&message.id)
-                    .bind(&message.from.id)
-                    .bind(&payload)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                InboundEvent::Status(status) => {
-                    merge_status(
-                        &mut tx,
-                        channel_id,
-                        &status.message_id,
-                        &status.status,
-                        status.error.as_ref(),
-                        now,
-                    )
-                    .await?;
-                }
-                _ => {}
-            }
-            // Statuses are merged here; routing consumes the rest.
-            if ref_id.is_none() {
-                sqlx::query(
-                    "INSERT INTO routing_jobs (kind, channel_id, event_id, created_at) \
-                     VALUES ('inbound', $1, $2, $3)",
-                )
-                .bind(channel_id)
-                .bind(event_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            result.stored += 1;
-        }
-        tx.commit().await?;
-        Ok(result)
     }
 
     async fn claim_routing_tx(
@@ -418,6 +323,7 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
+        queries::link_messages(&mut tx, &commit.message_links).await?;
         let version: i64 = sqlx::query_scalar("SELECT version FROM routing_state WHERE scope = $1")
             .bind(SCOPE)
             .fetch_one(&mut *tx)
@@ -528,6 +434,16 @@ impl SqliteStore {
             OutboxOutcome::Unknown { error } => {
                 (OutboxState::Unknown, None, None, Some(error.as_str()), None)
             }
+            OutboxOutcome::Defer { at } => {
+                let done = defer_outbox(&mut tx, job_id, worker, *at, now).await?;
+                tx.commit().await?;
+                return Ok(done);
+            }
+            OutboxOutcome::Rewrite { message, error } => {
+                let done = rewrite_outbox(&mut tx, job_id, worker, message, error, now).await?;
+                tx.commit().await?;
+                return Ok(done);
+            }
         };
         let updated = sqlx::query(
             "UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
@@ -548,6 +464,36 @@ impl SqliteStore {
         .rows_affected();
         if updated == 0 {
             return Ok(false);
+        }
+        let permanent = match outcome {
+            OutboxOutcome::Failed { class, .. } => Some(!matches!(
+                class,
+                Some(ErrorClass::Retryable | ErrorClass::Throttled) | None
+            )),
+            OutboxOutcome::OptedOut { .. } => Some(true),
+            _ => None,
+        };
+        if let Some(permanent) = permanent {
+            // Routing learns of it in the same transaction (it may end the conversation).
+            let conversation: Option<String> =
+                sqlx::query_scalar("SELECT conversation_id FROM outbox WHERE id = $1")
+                    .bind(job_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if let Some(conversation) = conversation {
+                let payload = serde_json::to_string(&SendFailure {
+                    conversation,
+                    permanent,
+                })?;
+                sqlx::query(
+                    "INSERT INTO routing_jobs (kind, payload, created_at) VALUES ($1, $2, $3)",
+                )
+                .bind(RoutingJobKind::SendFailed.as_str())
+                .bind(payload)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         if let OutboxOutcome::Sent(receipt) = outcome {
             let channel_id: String =
@@ -582,6 +528,168 @@ impl SqliteStore {
         tx.commit().await?;
         Ok(true)
     }
+}
+
+/// [`OutboxOutcome::Defer`]: pending again at `at`, the claim's attempt not counted.
+async fn defer_outbox(
+    tx: &mut SqliteConnection,
+    job_id: i64,
+    worker: &str,
+    at: Timestamp,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let updated = sqlx::query(
+        "UPDATE outbox SET state = 'pending', next_attempt_at = $1, attempts = attempts - 1, \
+                claimed_by = NULL, lease_until = NULL, updated_at = $2 \
+         WHERE id = $3 AND claimed_by = $4 AND state = 'sending'",
+    )
+    .bind(at.unix_millis())
+    .bind(now)
+    .bind(job_id)
+    .bind(worker)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    Ok(updated > 0)
+}
+
+/// [`OutboxOutcome::Rewrite`]: the row (and its outbound message record) now carries
+/// `message`, pending at once.
+async fn rewrite_outbox(
+    tx: &mut SqliteConnection,
+    job_id: i64,
+    worker: &str,
+    message: &OutboundMessage,
+    error: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let body = serde_json::to_string(message)?;
+    let updated = sqlx::query(
+        "UPDATE outbox SET state = 'pending', next_attempt_at = $1, message = $2, last_error = $3, \
+                claimed_by = NULL, lease_until = NULL, updated_at = $1 \
+         WHERE id = $4 AND claimed_by = $5 AND state = 'sending'",
+    )
+    .bind(now)
+    .bind(&body)
+    .bind(error)
+    .bind(job_id)
+    .bind(worker)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE messages SET body = $1, updated_at = $2 WHERE outbox_id = $3")
+        .bind(&body)
+        .bind(now)
+        .bind(job_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(true)
+}
+
+/// Writes the events of one webhook on `conn` (inside the caller's transaction or savepoint):
+/// dedupe keys, events, contacts and messages, merged statuses, routing jobs.
+pub(crate) async fn ingest_events(
+    conn: &mut SqliteConnection,
+    channel_id: &str,
+    events: &[InboundEvent],
+    now: Timestamp,
+) -> Result<IngestResult, StoreError> {
+    let now = now.unix_millis();
+    let mut result = IngestResult::default();
+    for event in events {
+        let key = event.dedupe_key();
+        let fresh = sqlx::query(
+            "INSERT INTO dedupe_keys (channel_id, kind, provider_id, first_seen_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(channel_id)
+        .bind(key.kind.as_str())
+        .bind(&key.provider_id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if fresh == 0 {
+            result.duplicates += 1;
+            continue;
+        }
+        let payload = serde_json::to_string(event)?;
+        let ref_id = match event {
+            InboundEvent::Status(status) => Some(status.message_id.as_str()),
+            _ => None,
+        };
+        let event_id: i64 = sqlx::query_scalar(
+            "INSERT INTO inbound_events (channel_id, kind, provider_id, ref_id, payload, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(channel_id)
+        .bind(key.kind.as_str())
+        .bind(&key.provider_id)
+        .bind(ref_id)
+        .bind(&payload)
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await?;
+        match event {
+            InboundEvent::Message(message) => {
+                let address = serde_json::to_string(&message.from)?;
+                sqlx::query(
+                    "INSERT INTO contacts (channel_id, address, address_json, profile_name, first_seen_at, last_inbound_at) \
+                     VALUES ($1, $2, $3, $4, $5, $5) \
+                     ON CONFLICT (channel_id, address) DO UPDATE SET \
+                     last_inbound_at = excluded.last_inbound_at, \
+                     profile_name = COALESCE(excluded.profile_name, contacts.profile_name)",
+                )
+                .bind(channel_id)
+                .bind(&message.from.id)
+                .bind(&address)
+                .bind(message.profile_name.as_deref())
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO messages (channel_id, direction, provider_message_id, peer, body, created_at, updated_at) \
+                     VALUES ($1, 'in', $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING",
+                )
+                .bind(channel_id)
+                .bind(&message.id)
+                .bind(&message.from.id)
+                .bind(&payload)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+            }
+            InboundEvent::Status(status) => {
+                merge_status(
+                    conn,
+                    channel_id,
+                    &status.message_id,
+                    &status.status,
+                    status.error.as_ref(),
+                    now,
+                )
+                .await?;
+            }
+            _ => {}
+        }
+        // Statuses are merged here; routing consumes the rest.
+        if ref_id.is_none() {
+            sqlx::query(
+                "INSERT INTO routing_jobs (kind, channel_id, event_id, created_at) \
+                 VALUES ('inbound', $1, $2, $3)",
+            )
+            .bind(channel_id)
+            .bind(event_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        result.stored += 1;
+    }
+    Ok(result)
 }
 
 /// Merges a status into the outbound message it is about, when that message is known.
@@ -634,6 +742,10 @@ fn outbox_from_row(row: &SqliteRow) -> Result<OutboxJob, StoreError> {
     })
 }
 
+// The API's queries live in their own file (a child module: it shares the pools).
+#[path = "queries.rs"]
+mod queries;
+
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
@@ -652,7 +764,7 @@ impl Store for SqliteStore {
         events: &'a [InboundEvent],
         now: Timestamp,
     ) -> BoxFuture<'a, Result<IngestResult, StoreError>> {
-        Box::pin(self.ingest_tx(channel_id, events, now))
+        Box::pin(self.ingest.ingest(channel_id, events, now))
     }
 
     fn enqueue_routing_job<'a>(
@@ -821,5 +933,71 @@ impl Store for SqliteStore {
                 transcript_entries: row.try_get("transcript_entries")?,
             })
         })
+    }
+    fn conversations<'a>(
+        &'a self,
+        filter: &'a crate::ConversationFilter,
+    ) -> BoxFuture<'a, Result<crate::ConversationPage, StoreError>> {
+        Box::pin(self.conversations_q(filter))
+    }
+
+    fn conversation<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<crate::ConversationRecord>, StoreError>> {
+        Box::pin(self.conversation_q(id))
+    }
+
+    fn conversation_messages<'a>(
+        &'a self,
+        conversation_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<crate::StoredMessage>, StoreError>> {
+        Box::pin(self.conversation_messages_q(conversation_id))
+    }
+
+    fn message_by_provider_id<'a>(
+        &'a self,
+        channel_id: &'a str,
+        provider_message_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<crate::StoredMessage>, StoreError>> {
+        Box::pin(self.message_by_provider_id_q(channel_id, provider_message_id))
+    }
+
+    fn search_contacts<'a>(
+        &'a self,
+        query: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<crate::ContactRecord>, StoreError>> {
+        Box::pin(self.search_contacts_q(query, limit))
+    }
+
+    fn contact<'a>(
+        &'a self,
+        channel_id: &'a str,
+        address: &'a str,
+    ) -> BoxFuture<'a, Result<Option<crate::ContactRecord>, StoreError>> {
+        Box::pin(self.contact_q(channel_id, address))
+    }
+
+    fn transcript<'a>(
+        &'a self,
+        conversation_id: &'a str,
+    ) -> BoxFuture<'a, Result<crate::TranscriptRecord, StoreError>> {
+        Box::pin(self.transcript_q(conversation_id))
+    }
+
+    fn outbox_message(
+        &self,
+        id: i64,
+    ) -> BoxFuture<'_, Result<Option<crate::OutboxMessage>, StoreError>> {
+        Box::pin(self.outbox_message_q(id))
+    }
+
+    fn enqueue_outbox<'a>(
+        &'a self,
+        out: &'a crate::NewOutbox,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<crate::Enqueued, StoreError>> {
+        Box::pin(self.enqueue_outbox_tx(out, now))
     }
 }
