@@ -47,6 +47,9 @@ fn secrets() -> Secrets {
         .with("whsec", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
         .with("password", "correct horse battery staple")
         .with("token", "tok_9f8e7d6c5b4a3f2e1d0c")
+        .with("vonage", "qwertyuiopasdfghjklzxcvbnm123456")
+        // RFC 8032 §7.1 TEST 1's public key.
+        .with("telnyx", "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=")
 }
 
 /// Every scheme with a valid 2 KB request for it.
@@ -168,6 +171,53 @@ fn cases() -> Vec<(&'static str, WebhookAuth, WebhookRequest)> {
         },
         WebhookRequest::new(Method::Post, url)
             .with_header("Authorization", format!("Basic {credentials}"))
+            .with_body(body.clone()),
+    ));
+
+    // A Vonage Messages webhook: HS256 JWT with the body's payload_hash.
+    let b64url = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let claims = format!(
+        r#"{{"iat":{NOW_SECS},"jti":"c5ba8f24-1a14-4c10-bfdf-3fbe8ce511b5","iss":"Vonage","payload_hash":"{}","api_key":"a1b2c3d4"}}"#,
+        hex::encode(<Sha256 as sha2::Digest>::digest(&body))
+    );
+    let input = format!(
+        "{}.{}",
+        b64url(br#"{"alg":"HS256","typ":"JWT"}"#),
+        b64url(claims.as_bytes())
+    );
+    let sig = b64url(&mac_sha256(
+        b"qwertyuiopasdfghjklzxcvbnm123456",
+        &[input.as_bytes()],
+    ));
+    cases.push((
+        "vonage_jwt",
+        WebhookAuth::VonageJwt {
+            secret: SecretName::new("vonage"),
+            tolerance: Duration::from_secs(300),
+            api_key: None,
+        },
+        WebhookRequest::new(Method::Post, url)
+            .with_header("Authorization", format!("Bearer {input}.{sig}"))
+            .with_body(body.clone()),
+    ));
+
+    // A Telnyx webhook signed with RFC 8032 TEST 1's secret key.
+    let signing_key = ed25519_dalek::SigningKey::from_bytes(&[
+        0x9d, 0x61, 0xb1, 0x9d, 0xef, 0xfd, 0x5a, 0x60, 0xba, 0x84, 0x4a, 0xf4, 0x92, 0xec, 0x2c,
+        0xc4, 0x44, 0x49, 0xc5, 0x69, 0x7b, 0x32, 0x69, 0x19, 0x70, 0x3b, 0xac, 0x03, 0x1c, 0xae,
+        0x7f, 0x60,
+    ]);
+    let signed = [ts.as_bytes(), b"|", &body].concat();
+    let sig = STANDARD.encode(ed25519_dalek::Signer::sign(&signing_key, &signed).to_bytes());
+    cases.push((
+        "telnyx_ed25519",
+        WebhookAuth::TelnyxEd25519 {
+            public_key: SecretName::new("telnyx"),
+            tolerance: Duration::from_secs(300),
+        },
+        WebhookRequest::new(Method::Post, url)
+            .with_header("telnyx-signature-ed25519", sig)
+            .with_header("telnyx-timestamp", ts.as_str())
             .with_body(body.clone()),
     ));
 

@@ -475,8 +475,13 @@ impl WasmConnector {
                 }
             }
             WebhookAuth::Twilio { auth_token } => self.check_secret(auth_token.as_str())?,
-            WebhookAuth::Sinch { secret, .. } | WebhookAuth::StandardWebhooks { secret, .. } => {
+            WebhookAuth::Sinch { secret, .. }
+            | WebhookAuth::StandardWebhooks { secret, .. }
+            | WebhookAuth::VonageJwt { secret, .. } => {
                 self.check_secret(secret.as_str())?;
+            }
+            WebhookAuth::TelnyxEd25519 { public_key, .. } => {
+                self.check_secret(public_key.as_str())?;
             }
             WebhookAuth::Basic { password, .. } => self.check_secret(password.as_str())?,
             WebhookAuth::HeaderToken { token, .. } => self.check_secret(token.as_str())?,

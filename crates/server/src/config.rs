@@ -64,6 +64,8 @@ pub(crate) struct WorkersConfig {
     /// How long a sender holds a claimed send; a send still in flight after it (the worker
     /// died) is recorded as `unknown`. Keep it above the transport timeout.
     pub(crate) send_lease_secs: u64,
+    /// How many sends run at once (the per-channel and per-recipient limits hold across them).
+    pub(crate) senders: u32,
 }
 
 impl Default for WorkersConfig {
@@ -71,6 +73,7 @@ impl Default for WorkersConfig {
         Self {
             routing_lease_secs: 30,
             send_lease_secs: 60,
+            senders: 4,
         }
     }
 }
@@ -134,8 +137,31 @@ pub(crate) struct ApiToken {
     pub(crate) name: String,
     /// `agent` or `admin`.
     pub(crate) role: String,
+    /// With `role = "agent"`: the routing agent id this token acts as (required).
+    #[serde(default)]
+    pub(crate) agent: Option<String>,
     /// The token: `env:NAME` or `file:PATH`.
     pub(crate) token: SecretRef,
+}
+
+/// What an API token may do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ApiRole {
+    /// Acts only as this routing agent.
+    Agent(String),
+    /// Everything, for any agent.
+    Admin,
+}
+
+/// A checked API token. `Debug` never shows the token (it is a [`switchboard_core::Secret`]).
+#[derive(Clone, Debug)]
+pub(crate) struct ResolvedToken {
+    /// The name, for logs.
+    pub(crate) name: String,
+    /// The role.
+    pub(crate) role: ApiRole,
+    /// The bearer token.
+    pub(crate) token: switchboard_core::Secret,
 }
 
 /// `[transport]`.
@@ -193,9 +219,8 @@ pub(crate) struct Resolved {
     pub(crate) limits: Limits,
     pub(crate) channels: HashMap<String, Arc<Channel>>,
     pub(crate) routing: RoutingConfig,
-    /// `(name, role, token)`; consumed by the API.
-    #[allow(dead_code, reason = "read by the agent API, which lands next")]
-    pub(crate) api_tokens: Vec<(String, String, switchboard_core::Secret)>,
+    /// The API's bearer tokens.
+    pub(crate) api_tokens: Vec<ResolvedToken>,
     pub(crate) transport: TransportConfig,
     pub(crate) workers: WorkersConfig,
 }
@@ -353,14 +378,62 @@ impl Config {
 
         let mut api_tokens = Vec::new();
         for (i, token) in self.api_tokens.iter().enumerate() {
-            if !matches!(token.role.as_str(), "agent" | "admin") {
-                push(
-                    format!("api_tokens[{i}].role"),
-                    "must be `agent` or `admin`".into(),
-                );
-            }
+            let role = match (token.role.as_str(), &token.agent) {
+                ("admin", None) => Some(ApiRole::Admin),
+                ("admin", Some(_)) => {
+                    push(
+                        format!("api_tokens[{i}].agent"),
+                        "an admin token acts for any agent: remove `agent`".into(),
+                    );
+                    None
+                }
+                ("agent", Some(agent)) => {
+                    if !self.routing.agents.iter().any(|a| &a.id == agent) {
+                        push(
+                            format!("api_tokens[{i}].agent"),
+                            format!("no routing agent `{agent}` is configured"),
+                        );
+                    }
+                    Some(ApiRole::Agent(agent.clone()))
+                }
+                ("agent", None) => {
+                    push(
+                        format!("api_tokens[{i}].agent"),
+                        "an agent token needs the agent id it acts as".into(),
+                    );
+                    None
+                }
+                _ => {
+                    push(
+                        format!("api_tokens[{i}].role"),
+                        "must be `agent` or `admin`".into(),
+                    );
+                    None
+                }
+            };
             match token.token.resolve("token") {
-                Ok(secret) => api_tokens.push((token.name.clone(), token.role.clone(), secret)),
+                Ok(secret) if secret.expose().len() < 16 => push(
+                    format!("api_tokens[{i}].token"),
+                    "too short: use at least 16 characters (e.g. `openssl rand -hex 32`)".into(),
+                ),
+                Ok(secret) => {
+                    if api_tokens
+                        .iter()
+                        .any(|t: &ResolvedToken| t.token.expose() == secret.expose())
+                    {
+                        push(
+                            format!("api_tokens[{i}].token"),
+                            "the same token is configured twice".into(),
+                        );
+                    }
+                    if let Some(role) = role {
+                        api_tokens.push(ResolvedToken {
+                            name: token.name.clone(),
+                            role,
+                            token: secret,
+                        });
+                    }
+                }
                 Err(e) => push(format!("api_tokens[{i}].token"), e.to_string()),
             }
         }
@@ -381,6 +454,9 @@ impl Config {
                 "workers.send_lease_secs".into(),
                 "must be at least 1".into(),
             );
+        }
+        if self.workers.senders == 0 {
+            push("workers.senders".into(), "must be at least 1".into());
         }
         if !problems.is_empty() {
             return Err(Problems(problems));
@@ -449,6 +525,70 @@ mod tests {
                 .any(|f| f.starts_with("channels[0].settings."))
         );
         assert!(!problems.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn api_tokens_are_bound_to_a_configured_agent_or_admin() {
+        let text = r#"
+            data_dir = "/tmp/x"
+            [[api_tokens]]
+            name = "no agent"
+            role = "agent"
+            token = "value:sbt_0123456789abcdef0"
+            [[api_tokens]]
+            name = "ghost"
+            role = "agent"
+            agent = "ghost"
+            token = "value:sbt_0123456789abcdef1"
+            [[api_tokens]]
+            name = "admin with agent"
+            role = "admin"
+            agent = "anna"
+            token = "value:sbt_0123456789abcdef2"
+            [[api_tokens]]
+            name = "short"
+            role = "admin"
+            token = "value:pw"
+            [[api_tokens]]
+            name = "twice"
+            role = "admin"
+            token = "value:sbt_0123456789abcdef1"
+            [[routing.agents]]
+            id = "anna"
+        "#;
+        let problems = Config::parse(text).unwrap().resolve().err().unwrap();
+        let fields: Vec<&str> = problems.0.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "api_tokens[0].agent",
+                "api_tokens[1].agent",
+                "api_tokens[2].agent",
+                "api_tokens[3].token",
+                "api_tokens[4].token",
+            ]
+        );
+        assert!(!problems.to_string().contains("sbt_0123"), "{problems}");
+
+        let good = r#"
+            data_dir = "/tmp/x"
+            [[api_tokens]]
+            name = "anna's desktop"
+            role = "agent"
+            agent = "anna"
+            token = "value:sbt_0123456789abcdef0"
+            [[api_tokens]]
+            name = "crm"
+            role = "admin"
+            token = "value:sbt_0123456789abcdef1"
+            [[routing.agents]]
+            id = "anna"
+        "#;
+        let resolved = Config::parse(good).unwrap().resolve().unwrap();
+        let roles: Vec<&ApiRole> = resolved.api_tokens.iter().map(|t| &t.role).collect();
+        assert_eq!(roles, [&ApiRole::Agent("anna".into()), &ApiRole::Admin]);
+        let debug = format!("{:?}", resolved.api_tokens);
+        assert!(!debug.contains("sbt_0123"), "{debug}");
     }
 
     #[test]

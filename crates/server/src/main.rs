@@ -4,7 +4,9 @@
 //! a plugin, the way the gateway would, printing the normalized events as JSON lines),
 //! `simulate` (a routing scenario) and `plugin new|build|test` (the plugin toolchain).
 
+mod api;
 mod config;
+mod demo;
 mod gateway;
 mod plugin;
 mod simulate;
@@ -69,6 +71,21 @@ enum Command {
         #[arg(long, default_value = "switchboard-data")]
         data_dir: PathBuf,
     },
+    /// Run the whole gateway locally against a provider simulator, with a scripted customer
+    /// and agent, printing the conversation step by step (no provider account needed).
+    ///
+    /// Starts the real gateway on 127.0.0.1 (SQLite in a temporary directory), a simulator
+    /// that answers like the Meta Graph API and Twilio and signs its webhooks like they do,
+    /// then plays a WhatsApp customer and the agent `anna` through the agent API. Exits 0 when
+    /// every step was seen, 1 naming the step that was not.
+    Demo {
+        /// Stay up afterwards (URLs, token, curl examples) until Ctrl-C.
+        #[arg(long)]
+        keep_running: bool,
+        /// Keep the configuration, database and log here instead of a temporary directory.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Run a routing scenario (configuration + timeline) and print the engine's actions as
     /// JSON lines. The format is in docs/scenarios.md; examples are in examples/scenarios/.
     Simulate {
@@ -116,6 +133,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugin { command } => plugin::run(command),
         Command::Simulate { scenario } => simulate::simulate(&scenario),
         Command::Serve { config, data_dir } => serve(config.as_deref(), data_dir),
+        Command::Demo {
+            keep_running,
+            data_dir,
+        } => demo::run(demo::DemoOptions {
+            keep_running,
+            data_dir,
+        }),
     }
 }
 

@@ -426,10 +426,14 @@ async fn meta_signed_webhook_is_stored() {
         counts.events, counts.dedupe_keys,
         "the retry stored nothing"
     );
-    let again = counts;
     let (status, _) = http(gateway.addr, "POST", "/webhooks/wa-main", &headers, &body).await;
     assert_eq!(status, 200);
-    assert_eq!(store.counts().await.unwrap(), again);
+    // Routing jobs are consumed meanwhile; what ingest writes must not change.
+    let again = store.counts().await.unwrap();
+    assert_eq!(
+        (again.events, again.messages, again.dedupe_keys),
+        (counts.events, counts.messages, counts.dedupe_keys)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -538,4 +542,136 @@ channel = "sms"
     ] {
         assert!(stderr.contains(field), "{field} missing in:\n{stderr}");
     }
+}
+
+/// A config whose requests must arrive within one second.
+fn impatient_config(dir: &Path, api: &str) -> PathBuf {
+    let path = config(dir, api, 64 * 1024);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("[limits]\n", "[limits]\nrequest_timeout_secs = 1\n");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Slowloris: a client that sends its headers or its body a little at a time is cut off, gets
+/// no 2xx, and nothing of its request is stored; other clients are served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off_and_store_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = twilio_api().await;
+    let gateway = start(dir.path(), &impatient_config(dir.path(), &api.uri()));
+    let body = twilio_inbound("SMslow0000000000000000000000000001", "+15550001111", "hi");
+    let signature = twilio_signature(&format!("{PUBLIC}/webhooks/twilio-main"), &body);
+
+    // The whole head, then the body one byte every 300 ms.
+    let slow_body = {
+        let addr = gateway.addr;
+        let body = body.clone();
+        let signature = signature.clone();
+        tokio::spawn(async move {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let head = format!(
+                "POST /webhooks/twilio-main HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+                 X-Twilio-Signature: {signature}\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            stream.write_all(head.as_bytes()).await.unwrap();
+            for byte in body.as_bytes() {
+                if stream.write_all(&[*byte]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            let mut response = Vec::new();
+            let _ = stream.read_to_end(&mut response).await;
+            String::from_utf8_lossy(&response).into_owned()
+        })
+    };
+    // The head itself, one byte every 300 ms.
+    let slow_head = {
+        let addr = gateway.addr;
+        tokio::spawn(async move {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let head = format!(
+                "POST /webhooks/twilio-main HTTP/1.1\r\nHost: {addr}\r\nX-Padding: {}\r\n",
+                "x".repeat(200)
+            );
+            let started = std::time::Instant::now();
+            for byte in head.as_bytes() {
+                if stream.write_all(&[*byte]).await.is_err() {
+                    return started.elapsed();
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            started.elapsed()
+        })
+    };
+
+    // Meanwhile a normal webhook is served.
+    let ok = twilio_inbound(
+        "SMfast0000000000000000000000000001",
+        "+15550002222",
+        "hello",
+    );
+    assert_eq!(post_twilio(gateway.addr, &ok, None).await.0, 200);
+
+    let answer = tokio::time::timeout(Duration::from_secs(30), slow_body)
+        .await
+        .expect("the slow body was not cut off")
+        .unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 408"),
+        "a request slower than the limit gets 408, got {answer:?}"
+    );
+    let spent = tokio::time::timeout(Duration::from_secs(60), slow_head)
+        .await
+        .expect("the slow head was not cut off")
+        .unwrap();
+    assert!(
+        spent < Duration::from_secs(10),
+        "the server kept a dribbling head open for {spent:?}"
+    );
+
+    let store = store(dir.path()).await;
+    let messages = store.messages("twilio-main").await.unwrap();
+    let ids: Vec<_> = messages
+        .iter()
+        .filter_map(|m| m.provider_message_id.as_deref())
+        .collect();
+    assert!(ids.contains(&"SMfast0000000000000000000000000001"));
+    assert!(
+        !ids.contains(&"SMslow0000000000000000000000000001"),
+        "{ids:?}"
+    );
+}
+
+/// The same webhook delivered many times at once (a provider retrying while the first attempt
+/// is still in flight) is stored once; every delivery is acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_duplicate_deliveries_store_one_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = twilio_api().await;
+    let gateway = start(dir.path(), &config(dir.path(), &api.uri(), 64 * 1024));
+    let body = twilio_inbound("SMdup00000000000000000000000000001", "+15550003333", "once");
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..24 {
+        let addr = gateway.addr;
+        let body = body.clone();
+        tasks.spawn(async move { post_twilio(addr, &body, None).await.0 });
+    }
+    while let Some(status) = tasks.join_next().await {
+        assert_eq!(status.unwrap(), 200);
+    }
+    let store = store(dir.path()).await;
+    let copies = store
+        .messages("twilio-main")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.provider_message_id.as_deref() == Some("SMdup00000000000000000000000000001"))
+        .count();
+    assert_eq!(copies, 1);
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.events, counts.dedupe_keys), (1, 1));
 }

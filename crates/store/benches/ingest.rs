@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_main};
-use sqlx::{Connection, PgConnection};
 use switchboard_core::Timestamp;
 use switchboard_store::{PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store, suite};
 
@@ -103,18 +102,8 @@ fn benches() {
         println!("PostgreSQL not measured: SWITCHBOARD_TEST_DATABASE_URL is not set");
         return;
     };
-    let schema = format!("sb_bench_{}", std::process::id());
-    let admin = |sql: String| {
-        let base = base.clone();
-        async move {
-            let mut conn = PgConnection::connect(&base).await.unwrap();
-            sqlx::raw_sql(&sql).execute(&mut conn).await.unwrap();
-            conn.close().await.unwrap();
-        }
-    };
-    runtime.block_on(admin(format!("CREATE SCHEMA {schema}")));
-    let separator = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{separator}options%5Bsearch_path%5D={schema}");
+    let schema = runtime.block_on(suite::TestSchema::create(&base)).unwrap();
+    let url = schema.url().to_owned();
     let options = PostgresOptions {
         max_connections: u32::try_from(TASKS).unwrap(),
         ..PostgresOptions::default()
@@ -129,7 +118,7 @@ fn benches() {
         Arc::new(postgres.clone()),
     );
     runtime.block_on(postgres.close());
-    runtime.block_on(admin(format!("DROP SCHEMA {schema} CASCADE")));
+    drop(schema);
 }
 
 criterion_main!(benches);

@@ -1,7 +1,7 @@
 //! The store's error.
 
 /// Why a store operation failed. Nothing was written when an operation returns an error.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// The database cannot be reached or cannot write now (closed, locked too long, I/O,

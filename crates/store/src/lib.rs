@@ -17,14 +17,21 @@
 //! - [`Store::claim_outbox`] / [`Store::finish_outbox`] / [`Store::expire_sending`]: the
 //!   sender's queue, with a lease; a send whose outcome is unknown is recorded as `unknown` and
 //!   never claimed again.
+//! - The agent/admin API's reads ([`Store::conversations`], [`Store::search_contacts`], …) and
+//!   its one direct write, [`Store::enqueue_outbox`] (a proactive send).
 //!
 //! Invariant: **nothing is lost once a method returned `Ok`, and nothing is half-written when
 //! it returned `Err`**. Every method is one transaction; every claim is fenced by the worker id
-//! and a lease, so a killed worker's work is reclaimed after its lease expires.
+//! and a lease, so a killed worker's work is reclaimed after its lease expires. Routing job ids
+//! are never reused (the API keys command results by them).
 //!
 //! The SQL is portable (`$N` parameters, `ON CONFLICT`, `RETURNING`, JSON in `TEXT`, instants
-//! as unix milliseconds), and the statements both backends run as they are live in one place.
-//! PostgreSQL differs where instances meet: claims and timer firing pick rows with
+//! as unix milliseconds), and what both backends run as it is lives in one place (`shared.rs`:
+//! the statements, the transaction steps generic over the sqlx backend, the row mapping, the
+//! `Store` methods that are only those steps). SQLite group-commits webhook ingest: one writer
+//! task writes the webhooks that queued up during the previous commit in one transaction, a
+//! savepoint each, so `synchronous = FULL` pays one fsync per batch, not per webhook.
+//! PostgreSQL (many connections) keeps one plain transaction per webhook, and differs where instances meet: claims and timer firing pick rows with
 //! `FOR UPDATE SKIP LOCKED` (two instances never take the same job and never wait for each
 //! other), the routing state's version guard makes a second instance's commit from the same
 //! version a [`StoreError::Conflict`], and migrations run under an advisory lock so instances
@@ -38,6 +45,7 @@
 //! own: `?options[search_path]=switchboard` (the schema must exist).
 
 mod error;
+mod group_commit;
 mod migrate;
 mod postgres;
 mod shared;
@@ -54,8 +62,10 @@ pub use error::StoreError;
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 pub use types::{
-    ConversationUpdate, Counts, IngestResult, MessageRecord, NewOutbox, OutboxJob, OutboxOutcome,
-    OutboxState, RoutingCommit, RoutingJob, RoutingJobKind, RoutingState, TimerChange,
+    ContactRecord, ConversationCursor, ConversationFilter, ConversationPage, ConversationRecord,
+    ConversationUpdate, Counts, Enqueued, IngestResult, MessageLink, MessageRecord, NewOutbox,
+    OutboxJob, OutboxMessage, OutboxOutcome, OutboxState, RoutingCommit, RoutingJob,
+    RoutingJobKind, RoutingState, SendFailure, StoredMessage, TimerChange, TranscriptRecord,
 };
 
 /// The gateway's storage. Object safe: hold it as `Arc<dyn Store>`.
@@ -155,6 +165,71 @@ pub trait Store: Send + Sync {
 
     /// Row counts of the main tables.
     fn counts(&self) -> BoxFuture<'_, Result<Counts, StoreError>>;
+
+    // ---- the agent/admin API's reads and its direct write --------------------------------
+
+    /// Conversations matching `filter`, newest first (`opened_at`, then id, descending), one
+    /// page at a time: `filter.cursor` is the previous page's `next`.
+    fn conversations<'a>(
+        &'a self,
+        filter: &'a ConversationFilter,
+    ) -> BoxFuture<'a, Result<ConversationPage, StoreError>>;
+
+    /// One conversation's summary row.
+    fn conversation<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ConversationRecord>, StoreError>>;
+
+    /// The messages of a conversation in the order they were stored, both directions, with
+    /// the outbound ones' outbox state and merged delivery state.
+    fn conversation_messages<'a>(
+        &'a self,
+        conversation_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<StoredMessage>, StoreError>>;
+
+    /// The message a provider id names on a channel (the outbound one when both directions
+    /// use the id).
+    fn message_by_provider_id<'a>(
+        &'a self,
+        channel_id: &'a str,
+        provider_message_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredMessage>, StoreError>>;
+
+    /// Contacts whose address or profile name contains `query` (case-insensitive), or, when
+    /// `query` has digits, whose address without the phone symbols `+ ( ) - .` and spaces
+    /// contains the query's digits. Most recently active first; `limit` 0 means 50, at most
+    /// 500.
+    fn search_contacts<'a>(
+        &'a self,
+        query: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<ContactRecord>, StoreError>>;
+
+    /// The contact with this exact address on a channel.
+    fn contact<'a>(
+        &'a self,
+        channel_id: &'a str,
+        address: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ContactRecord>, StoreError>>;
+
+    /// A conversation's transcript entries and written copies, in order.
+    fn transcript<'a>(
+        &'a self,
+        conversation_id: &'a str,
+    ) -> BoxFuture<'a, Result<TranscriptRecord, StoreError>>;
+
+    /// An outbox row with the merged delivery state of its message.
+    fn outbox_message(&self, id: i64) -> BoxFuture<'_, Result<Option<OutboxMessage>, StoreError>>;
+
+    /// Queues one message outside routing (a proactive send) in one transaction: the outbox
+    /// row and its outbound message row. Idempotent per `(channel, idempotency key)`: a second
+    /// call writes nothing and returns the first row's id with `created = false`.
+    fn enqueue_outbox<'a>(
+        &'a self,
+        out: &'a NewOutbox,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Enqueued, StoreError>>;
 }
 
 /// The options of every backend; [`open`] uses those of the backend the URL names. Converts

@@ -13,18 +13,38 @@ use crate::StoreError;
 pub(crate) type Migration = (i64, &'static str, &'static str);
 
 /// The SQLite migrations.
-pub(crate) const SQLITE: &[Migration] = &[(
-    1,
-    "init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-)];
+pub(crate) const SQLITE: &[Migration] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    ),
+    (2, "api", include_str!("../migrations/sqlite/0002_api.sql")),
+    (
+        3,
+        "job_ids",
+        include_str!("../migrations/sqlite/0003_job_ids.sql"),
+    ),
+];
 
 /// The PostgreSQL migrations: the same versions as [`SQLITE`].
-pub(crate) const POSTGRES: &[Migration] = &[(
-    1,
-    "init",
-    include_str!("../migrations/postgres/0001_init.sql"),
-)];
+pub(crate) const POSTGRES: &[Migration] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "api",
+        include_str!("../migrations/postgres/0002_api.sql"),
+    ),
+    (
+        3,
+        "job_ids",
+        include_str!("../migrations/postgres/0003_job_ids.sql"),
+    ),
+];
 
 /// Applies the SQLite migrations not yet recorded. Returns how many ran. (SQLite has one
 /// writer connection per store, so no lock is needed.)
@@ -138,4 +158,62 @@ fn check_not_newer(applied: &[i64], migrations: &[Migration]) -> Result<(), Stor
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use sqlx::{Connection, SqliteConnection};
+
+    use super::*;
+
+    /// Version 3 rebuilds `routing_jobs` on a database that has jobs: they keep their ids and
+    /// columns, and the next id comes after the highest ever used, also once the table emptied.
+    #[tokio::test]
+    async fn version_3_keeps_the_jobs_and_never_reuses_an_id() {
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        assert_eq!(run(&mut conn, &SQLITE[..2], 1).await.unwrap(), 2);
+        for (kind, payload) in [("command", "{\"n\":1}"), ("timer", "{\"n\":2}")] {
+            sqlx::query("INSERT INTO routing_jobs (kind, payload, claimed_by, created_at) VALUES ($1, $2, 'w', 5)")
+                .bind(kind)
+                .bind(payload)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        assert_eq!(run(&mut conn, SQLITE, 2).await.unwrap(), 1);
+        let jobs: Vec<(i64, String, String, Option<String>)> =
+            sqlx::query_as("SELECT id, kind, payload, claimed_by FROM routing_jobs ORDER BY id")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(
+            jobs,
+            [
+                (1, "command".into(), "{\"n\":1}".into(), Some("w".into())),
+                (2, "timer".into(), "{\"n\":2}".into(), Some("w".into())),
+            ]
+        );
+        sqlx::query("DELETE FROM routing_jobs")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let next: i64 = sqlx::query_scalar(
+            "INSERT INTO routing_jobs (kind, created_at) VALUES ('command', 6) RETURNING id",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(next, 3);
+        // The lease index is back.
+        let index: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'routing_jobs_lease'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(index, 1);
+        assert_eq!(run(&mut conn, SQLITE, 3).await.unwrap(), 0, "applied once");
+    }
 }

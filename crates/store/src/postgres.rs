@@ -23,19 +23,19 @@ use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{ConnectOptions, Connection, PgConnection, Row};
+use sqlx::{ConnectOptions, Connection, PgConnection, Postgres, Row};
 use switchboard_core::{BoxFuture, InboundEvent, Timestamp};
 
-use crate::shared::{self, Columns, SCOPE, Steps, millis, now_millis, outbox_from_row, sql};
-use crate::types::{
-    Counts, IngestResult, MessageRecord, OutboxJob, OutboxOutcome, RoutingCommit, RoutingJob,
-    RoutingJobKind, RoutingState,
+use crate::shared::{
+    Columns, Steps, millis, now_millis, outbox_from_row, shared_store_methods, sql,
 };
+use crate::types::{IngestResult, OutboxJob, OutboxOutcome, RoutingJob, RoutingJobKind};
 use crate::{Store, StoreError, migrate};
 
 /// The transaction steps both backends share.
-type Pg = Steps<sqlx::Postgres>;
+type Pg = Steps<Postgres>;
 
 /// The first key of the advisory locks that order a status against its message's send answer
 /// (the second is a hash of channel and provider message id).
@@ -98,6 +98,16 @@ impl PostgresStore {
     /// Closes the connections; every later call fails with [`StoreError::Unavailable`].
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// A pooled connection (for writes).
+    async fn writer(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// A pooled connection (for reads: the same pool).
+    async fn reader(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+        self.writer().await
     }
 
     async fn ingest_tx(
@@ -168,15 +178,6 @@ impl PostgresStore {
         rows.iter().map(routing_job_from_row).collect()
     }
 
-    async fn commit_routing_tx(&self, commit: &RoutingCommit) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // The state row comes first: a second instance committing from the same version waits
-        // for this transaction's row lock, then finds the version moved (a conflict).
-        let version = Pg::commit_routing(&mut tx, commit).await?;
-        tx.commit().await?;
-        Ok(version)
-    }
-
     async fn fire_due_timers_tx(&self, now: Timestamp, limit: u32) -> Result<usize, StoreError> {
         // One statement: timers another instance is firing are skipped, so each fires once.
         let fired = sqlx::query(
@@ -238,11 +239,11 @@ impl PostgresStore {
     ) -> Result<bool, StoreError> {
         let now = now.unix_millis();
         let mut tx = self.pool.begin().await?;
-        if !Pg::finish_outbox(&mut tx, job_id, worker, outcome, now).await? {
+        let Some(channel_id) = Pg::finish_outbox(&mut tx, job_id, worker, outcome, now).await?
+        else {
             return Ok(false);
-        }
+        };
         if let OutboxOutcome::Sent(receipt) = outcome {
-            let channel_id = Pg::outbox_channel(&mut tx, job_id).await?;
             // After this lock, a status being ingested for this id has committed (and is read
             // as an early status) or will find the provider id on the message (and merge
             // itself).
@@ -334,135 +335,7 @@ impl Store for PostgresStore {
         "postgres"
     }
 
-    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(async move {
-            sqlx::query("SELECT 1").execute(&self.pool).await?;
-            Ok(())
-        })
-    }
-
-    fn ingest<'a>(
-        &'a self,
-        channel_id: &'a str,
-        events: &'a [InboundEvent],
-        now: Timestamp,
-    ) -> BoxFuture<'a, Result<IngestResult, StoreError>> {
-        Box::pin(self.ingest_tx(channel_id, events, now))
-    }
-
-    fn enqueue_routing_job<'a>(
-        &'a self,
-        kind: RoutingJobKind,
-        payload: &'a str,
-        now: Timestamp,
-    ) -> BoxFuture<'a, Result<i64, StoreError>> {
-        Box::pin(async move {
-            let id = sqlx::query_scalar(sql::INSERT_JOB)
-                .bind(kind.as_str())
-                .bind(payload)
-                .bind(now.unix_millis())
-                .fetch_one(&self.pool)
-                .await?;
-            Ok(id)
-        })
-    }
-
-    fn claim_routing_jobs<'a>(
-        &'a self,
-        worker: &'a str,
-        now: Timestamp,
-        lease: Duration,
-        limit: u32,
-    ) -> BoxFuture<'a, Result<Vec<RoutingJob>, StoreError>> {
-        Box::pin(self.claim_routing_tx(worker, now, lease, limit))
-    }
-
-    fn routing_state(&self) -> BoxFuture<'_, Result<Option<RoutingState>, StoreError>> {
-        Box::pin(async move {
-            sqlx::query(sql::SELECT_STATE)
-                .bind(SCOPE)
-                .fetch_optional(&self.pool)
-                .await?
-                .as_ref()
-                .map(shared::state_from_row)
-                .transpose()
-        })
-    }
-
-    fn commit_routing<'a>(
-        &'a self,
-        commit: &'a RoutingCommit,
-    ) -> BoxFuture<'a, Result<i64, StoreError>> {
-        Box::pin(self.commit_routing_tx(commit))
-    }
-
-    fn fire_due_timers(
-        &self,
-        now: Timestamp,
-        limit: u32,
-    ) -> BoxFuture<'_, Result<usize, StoreError>> {
-        Box::pin(self.fire_due_timers_tx(now, limit))
-    }
-
-    fn claim_outbox<'a>(
-        &'a self,
-        worker: &'a str,
-        now: Timestamp,
-        lease: Duration,
-        limit: u32,
-    ) -> BoxFuture<'a, Result<Vec<OutboxJob>, StoreError>> {
-        Box::pin(self.claim_outbox_tx(worker, now, lease, limit))
-    }
-
-    fn finish_outbox<'a>(
-        &'a self,
-        job_id: i64,
-        worker: &'a str,
-        outcome: &'a OutboxOutcome,
-        now: Timestamp,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(self.finish_outbox_tx(job_id, worker, outcome, now))
-    }
-
-    fn expire_sending(&self, now: Timestamp) -> BoxFuture<'_, Result<usize, StoreError>> {
-        Box::pin(async move {
-            let n = sqlx::query(sql::EXPIRE_SENDING)
-                .bind(now.unix_millis())
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-            Ok(usize::try_from(n).unwrap_or(usize::MAX))
-        })
-    }
-
-    fn outbox_jobs(&self) -> BoxFuture<'_, Result<Vec<OutboxJob>, StoreError>> {
-        Box::pin(async move {
-            let rows = sqlx::query(sql::SELECT_OUTBOX)
-                .fetch_all(&self.pool)
-                .await?;
-            rows.iter().map(outbox_from_row).collect()
-        })
-    }
-
-    fn messages<'a>(
-        &'a self,
-        channel_id: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<MessageRecord>, StoreError>> {
-        Box::pin(async move {
-            let rows = sqlx::query(sql::SELECT_MESSAGES)
-                .bind(channel_id)
-                .fetch_all(&self.pool)
-                .await?;
-            rows.iter().map(shared::message_from_row).collect()
-        })
-    }
-
-    fn counts(&self) -> BoxFuture<'_, Result<Counts, StoreError>> {
-        Box::pin(async move {
-            let row = sqlx::query(sql::COUNTS).fetch_one(&self.pool).await?;
-            shared::counts_from_row(&row)
-        })
-    }
+    shared_store_methods!(Postgres);
 }
 
 #[cfg(test)]

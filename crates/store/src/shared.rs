@@ -1,28 +1,39 @@
-//! What the backends share: the statements that are the same text on SQLite and PostgreSQL,
-//! the transaction steps built from them ([`Steps`], generic over the sqlx backend), the row
-//! mapping, and the outbox outcome's columns.
+//! What the backends share: the statements that are the same text on SQLite and PostgreSQL
+//! ([`sql`]), the row mapping ([`rows`]), and the steps of the store's transactions and reads
+//! built from them ([`Steps`], generic over the sqlx backend), and the `Store` methods that
+//! are nothing but those steps ([`shared_store_methods!`]).
 //!
-//! The SQL is portable (`$N` parameters, `ON CONFLICT`, `RETURNING`, JSON in `TEXT`, instants
-//! as unix milliseconds). A backend keeps in its own module only what differs: the claims
-//! (PostgreSQL adds `FOR UPDATE SKIP LOCKED`), the timer firing and the locking.
+//! A backend keeps in its own module only what differs: the claims (PostgreSQL adds
+//! `FOR UPDATE SKIP LOCKED`), the timer firing, ingest (SQLite group-commits, PostgreSQL
+//! inserts a webhook's dedupe keys in one statement) and PostgreSQL's locks.
 
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use sqlx::Row;
 use switchboard_core::{
-    DeliveryState, DeliveryStatus, InboundEvent, OutboundMessage, ProviderError, SendReceipt,
-    Timestamp,
+    DeliveryState, DeliveryStatus, InboundEvent, ProviderError, SendReceipt, Timestamp,
 };
 
 use crate::StoreError;
 use crate::types::{
-    Counts, MessageRecord, OutboxJob, OutboxOutcome, OutboxState, RoutingCommit, RoutingState,
-    TimerChange,
+    ContactRecord, ConversationCursor, ConversationFilter, ConversationPage, ConversationRecord,
+    Counts, Enqueued, MessageRecord, NewOutbox, OutboxJob, OutboxMessage, OutboxOutcome,
+    OutboxState, RoutingCommit, RoutingJobKind, RoutingState, SendFailure, StoredMessage,
+    TimerChange, TranscriptRecord,
 };
+
+mod rows;
+pub(crate) mod sql;
+
+pub(crate) use rows::{Columns, outbox_from_row};
 
 /// The routing state's scope: one engine state for the whole gateway.
 pub(crate) const SCOPE: &str = "global";
+
+/// The default page size of the API's lists.
+const DEFAULT_LIMIT: u32 = 50;
+/// The largest page.
+const MAX_LIMIT: u32 = 500;
 
 /// A duration in milliseconds, saturating.
 pub(crate) fn millis(duration: Duration) -> i64 {
@@ -35,175 +46,52 @@ pub(crate) fn now_millis() -> i64 {
     Timestamp::from_system_time(std::time::SystemTime::now()).unix_millis()
 }
 
-/// The statements both backends run as they are.
-pub(crate) mod sql {
-    /// `$1` channel, `$2` kind, `$3` provider id, `$4` now. Affects 0 rows for a duplicate.
-    #[expect(
-        dead_code,
-        reason = "SQLite's per-event dedupe (PostgreSQL inserts a webhook's keys in one \
-                  statement); used once sqlite.rs takes its statements from here"
-    )]
-    pub(crate) const INSERT_DEDUPE_KEY: &str = "INSERT INTO dedupe_keys (channel_id, kind, provider_id, first_seen_at) \
-         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
-
-    /// `$1` channel, `$2` kind, `$3` provider id, `$4` ref id, `$5` payload, `$6` now.
-    /// Returns `id`.
-    pub(crate) const INSERT_EVENT: &str = "INSERT INTO inbound_events (channel_id, kind, provider_id, ref_id, payload, received_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
-
-    /// `$1` channel, `$2` address id, `$3` address JSON, `$4` profile name, `$5` now.
-    pub(crate) const UPSERT_CONTACT: &str = "INSERT INTO contacts (channel_id, address, address_json, profile_name, first_seen_at, last_inbound_at) \
-         VALUES ($1, $2, $3, $4, $5, $5) \
-         ON CONFLICT (channel_id, address) DO UPDATE SET \
-         last_inbound_at = excluded.last_inbound_at, \
-         profile_name = COALESCE(excluded.profile_name, contacts.profile_name)";
-
-    /// `$1` channel, `$2` provider message id, `$3` peer, `$4` event JSON, `$5` now.
-    pub(crate) const INSERT_INBOUND_MESSAGE: &str = "INSERT INTO messages (channel_id, direction, provider_message_id, peer, body, created_at, updated_at) \
-         VALUES ($1, 'in', $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING";
-
-    /// `$1` channel, `$2` event id, `$3` now.
-    pub(crate) const INSERT_INBOUND_JOB: &str = "INSERT INTO routing_jobs (kind, channel_id, event_id, created_at) \
-         VALUES ('inbound', $1, $2, $3)";
-
-    /// `$1` kind, `$2` payload, `$3` now. Returns `id`.
-    pub(crate) const INSERT_JOB: &str =
-        "INSERT INTO routing_jobs (kind, payload, created_at) VALUES ($1, $2, $3) RETURNING id";
-
-    /// `$1` channel, `$2` provider message id: the outbound message a status is about.
-    pub(crate) const SELECT_OUTBOUND_DELIVERY: &str = "SELECT id, delivery FROM messages \
-         WHERE channel_id = $1 AND direction = 'out' AND provider_message_id = $2";
-
-    /// `$1` delivery JSON, `$2` now, `$3` message id.
-    pub(crate) const UPDATE_DELIVERY: &str =
-        "UPDATE messages SET delivery = $1, updated_at = $2 WHERE id = $3";
-
-    /// `$1` scope. Returns `version`, `state`.
-    pub(crate) const SELECT_STATE: &str =
-        "SELECT version, state FROM routing_state WHERE scope = $1";
-
-    /// `$1` scope, `$2` state, `$3` now: the first commit. Returns `version`; no row when
-    /// another came first.
-    pub(crate) const INSERT_STATE: &str = "INSERT INTO routing_state (scope, version, state, updated_at) \
-         VALUES ($1, 1, $2, $3) ON CONFLICT DO NOTHING RETURNING version";
-
-    /// `$1` state, `$2` now, `$3` scope, `$4` base version. Returns the new `version`; no row
-    /// when the version moved.
-    pub(crate) const UPDATE_STATE: &str = "UPDATE routing_state SET version = version + 1, state = $1, updated_at = $2 \
-         WHERE scope = $3 AND version = $4 RETURNING version";
-
-    /// `$1` job id, `$2` worker. Returns `id`; no row when the worker lost its claim.
-    pub(crate) const DELETE_CLAIMED_JOB: &str =
-        "DELETE FROM routing_jobs WHERE id = $1 AND claimed_by = $2 RETURNING id";
-
-    /// `$1` channel, `$2` idempotency key, `$3` conversation, `$4` message JSON, `$5` now.
-    /// Returns `id`, nothing for a known key.
-    pub(crate) const INSERT_OUTBOX: &str = "INSERT INTO outbox (channel_id, idempotency_key, conversation_id, message, state, attempts, next_attempt_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5) \
-         ON CONFLICT (channel_id, idempotency_key) DO NOTHING RETURNING id";
-
-    /// `$1` channel, `$2` conversation, `$3` outbox id, `$4` peer, `$5` message JSON, `$6` now.
-    pub(crate) const INSERT_OUTBOUND_MESSAGE: &str = "INSERT INTO messages (channel_id, direction, conversation_id, outbox_id, peer, body, created_at, updated_at) \
-         VALUES ($1, 'out', $2, $3, $4, $5, $6, $6)";
-
-    /// `$1` key, `$2` payload, `$3` due.
-    pub(crate) const UPSERT_TIMER: &str = "INSERT INTO timers (timer_key, payload, due_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (timer_key) DO UPDATE SET payload = excluded.payload, due_at = excluded.due_at";
-
-    /// `$1` key.
-    pub(crate) const DELETE_TIMER: &str = "DELETE FROM timers WHERE timer_key = $1";
-
-    /// `$1` id, `$2` channel, `$3` customer, `$4` state, `$5` queue, `$6` agent,
-    /// `$7` end reason, `$8` now.
-    pub(crate) const UPSERT_CONVERSATION: &str = "INSERT INTO conversations (id, channel_id, customer, state, queue, agent, end_reason, opened_at, updated_at, closed_at) \
-         VALUES ($1, COALESCE($2, ''), COALESCE($3, ''), COALESCE($4, 'open'), $5, $6, $7, $8, $8, \
-                 CASE WHEN $4 = 'ended' THEN $8 ELSE NULL END) \
-         ON CONFLICT (id) DO UPDATE SET \
-           state = COALESCE($4, conversations.state), \
-           queue = COALESCE($5, conversations.queue), \
-           agent = COALESCE($6, conversations.agent), \
-           end_reason = COALESCE($7, conversations.end_reason), \
-           updated_at = $8, \
-           closed_at = CASE WHEN $4 = 'ended' THEN $8 ELSE conversations.closed_at END";
-
-    /// `$1` conversation, `$2` entry JSON, `$3` now.
-    pub(crate) const INSERT_TRANSCRIPT_ENTRY: &str =
-        "INSERT INTO transcript_entries (conversation_id, entry, created_at) VALUES ($1, $2, $3)";
-
-    /// `$1` conversation, `$2` body JSON, `$3` now.
-    pub(crate) const INSERT_TRANSCRIPT: &str =
-        "INSERT INTO transcripts (conversation_id, body, written_at) VALUES ($1, $2, $3)";
-
-    /// `$1` state, `$2` next attempt, `$3` provider id, `$4` error, `$5` error class, `$6` now,
-    /// `$7` job id, `$8` worker. Returns `id`; no row unless the worker holds the claim.
-    pub(crate) const FINISH_OUTBOX: &str = "UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
-            provider_message_id = COALESCE($3, provider_message_id), last_error = $4, \
-            error_class = $5, claimed_by = NULL, lease_until = NULL, updated_at = $6 \
-         WHERE id = $7 AND claimed_by = $8 AND state = 'sending' RETURNING id";
-
-    /// `$1` job id. Returns its channel.
-    pub(crate) const SELECT_OUTBOX_CHANNEL: &str = "SELECT channel_id FROM outbox WHERE id = $1";
-
-    /// `$1` channel, `$2` provider message id: statuses that came before the send's answer.
-    pub(crate) const SELECT_EARLY_STATUSES: &str = "SELECT payload FROM inbound_events \
-         WHERE channel_id = $1 AND ref_id = $2 AND kind = 'status' ORDER BY id";
-
-    /// `$1` provider message id, `$2` delivery JSON, `$3` now, `$4` outbox id.
-    pub(crate) const SENT_MESSAGE: &str = "UPDATE messages SET provider_message_id = $1, delivery = $2, updated_at = $3 \
-         WHERE outbox_id = $4";
-
-    /// `$1` now: sends whose lease ran out become `unknown`.
-    pub(crate) const EXPIRE_SENDING: &str = "UPDATE outbox SET state = 'unknown', \
-                last_error = 'the worker stopped during the send: outcome unknown', \
-                claimed_by = NULL, lease_until = NULL, updated_at = $1 \
-         WHERE state = 'sending' AND lease_until < $1";
-
-    /// The outbox columns [`super::outbox_from_row`] reads (a macro, to build statements with
-    /// `concat!`).
-    macro_rules! outbox_columns {
-        () => {
-            "id, channel_id, conversation_id, message, state, attempts, next_attempt_at, \
-             provider_message_id, last_error"
-        };
+/// A page size: 0 means the default, at most [`MAX_LIMIT`].
+fn page_limit(limit: u32) -> u32 {
+    match limit {
+        0 => DEFAULT_LIMIT,
+        n => n.min(MAX_LIMIT),
     }
-    pub(crate) use outbox_columns;
+}
 
-    /// Every outbox job, oldest first.
-    pub(crate) const SELECT_OUTBOX: &str =
-        concat!("SELECT ", outbox_columns!(), " FROM outbox ORDER BY id");
+/// The `LIKE` pattern "contains `text`", with `\`, `%` and `_` escaped (use `ESCAPE '\'`).
+pub(crate) fn contains_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
 
-    /// `$1` channel: its messages, oldest first ([`super::message_from_row`]).
-    pub(crate) const SELECT_MESSAGES: &str = "SELECT id, direction, provider_message_id, conversation_id, peer, body, delivery \
-         FROM messages WHERE channel_id = $1 ORDER BY id";
-
-    /// Row counts ([`super::counts_from_row`]).
-    pub(crate) const COUNTS: &str = "SELECT \
-           (SELECT COUNT(*) FROM inbound_events) AS events, \
-           (SELECT COUNT(*) FROM dedupe_keys) AS dedupe_keys, \
-           (SELECT COUNT(*) FROM messages) AS messages, \
-           (SELECT COUNT(*) FROM contacts) AS contacts, \
-           (SELECT COUNT(*) FROM routing_jobs) AS routing_jobs, \
-           (SELECT COUNT(*) FROM timers) AS timers, \
-           (SELECT COUNT(*) FROM outbox) AS outbox, \
-           (SELECT COUNT(*) FROM conversations) AS conversations, \
-           (SELECT COUNT(*) FROM transcript_entries) AS transcript_entries";
+/// The digits of a search query, when it has any.
+pub(crate) fn query_digits(query: &str) -> Option<String> {
+    let digits: String = query.chars().filter(char::is_ascii_digit).collect();
+    (!digits.is_empty()).then_some(digits)
 }
 
 /// The columns [`sql::FINISH_OUTBOX`] writes for an outcome: state, next attempt, provider
 /// message id, error, error class.
-pub(crate) struct OutcomeColumns<'a> {
-    pub(crate) state: OutboxState,
-    pub(crate) next_attempt: Option<i64>,
-    pub(crate) provider_id: Option<&'a str>,
-    pub(crate) error: Option<&'a str>,
-    pub(crate) class: Option<String>,
+struct OutcomeColumns<'a> {
+    state: OutboxState,
+    next_attempt: Option<i64>,
+    provider_id: Option<&'a str>,
+    error: Option<&'a str>,
+    class: Option<String>,
 }
 
 impl<'a> OutcomeColumns<'a> {
-    pub(crate) fn of(outcome: &'a OutboxOutcome) -> Self {
+    fn of(outcome: &'a OutboxOutcome) -> Self {
         let (state, error) = match outcome {
             OutboxOutcome::Sent(_) => (OutboxState::Sent, None),
-            OutboxOutcome::Retry { error, .. } => (OutboxState::Pending, Some(error)),
+            OutboxOutcome::Retry { error, .. } | OutboxOutcome::Rewrite { error, .. } => {
+                (OutboxState::Pending, Some(error))
+            }
+            OutboxOutcome::Defer { .. } => (OutboxState::Pending, None),
             OutboxOutcome::Failed { error, .. } => (OutboxState::Failed, Some(error)),
             OutboxOutcome::OptedOut { error } => (OutboxState::OptedOut, Some(error)),
             OutboxOutcome::Unknown { error } => (OutboxState::Unknown, Some(error)),
@@ -211,7 +99,9 @@ impl<'a> OutcomeColumns<'a> {
         Self {
             state,
             next_attempt: match outcome {
-                OutboxOutcome::Retry { at, .. } => Some(at.unix_millis()),
+                OutboxOutcome::Retry { at, .. } | OutboxOutcome::Defer { at } => {
+                    Some(at.unix_millis())
+                }
                 _ => None,
             },
             provider_id: match outcome {
@@ -229,98 +119,29 @@ impl<'a> OutcomeColumns<'a> {
             },
         }
     }
-}
 
-/// Reading the columns the store uses (`TEXT` and `BIGINT`) from a row of either backend.
-pub(crate) trait Columns {
-    /// A `TEXT NOT NULL` column.
-    fn text(&self, column: &str) -> Result<String, StoreError>;
-    /// A nullable `TEXT` column.
-    fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError>;
-    /// A `BIGINT NOT NULL` column.
-    fn int(&self, column: &str) -> Result<i64, StoreError>;
-}
-
-impl<R> Columns for R
-where
-    R: Row,
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    fn text(&self, column: &str) -> Result<String, StoreError> {
-        Ok(self.try_get(column)?)
-    }
-
-    fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.try_get(column)?)
-    }
-
-    fn int(&self, column: &str) -> Result<i64, StoreError> {
-        Ok(self.try_get(column)?)
+    /// Whether routing hears of the outcome (a `send_failed` job): `Some(permanent)` for a final
+    /// failure or an opt-out.
+    fn failure(outcome: &OutboxOutcome) -> Option<bool> {
+        match outcome {
+            OutboxOutcome::Failed { class, .. } => Some(!matches!(
+                class,
+                Some(
+                    switchboard_core::ErrorClass::Retryable
+                        | switchboard_core::ErrorClass::Throttled
+                ) | None
+            )),
+            OutboxOutcome::OptedOut { .. } => Some(true),
+            _ => None,
+        }
     }
 }
 
-/// An outbox job from the columns of `sql::outbox_columns!`.
-pub(crate) fn outbox_from_row(row: &impl Columns) -> Result<OutboxJob, StoreError> {
-    let state = row.text("state")?;
-    Ok(OutboxJob {
-        id: row.int("id")?,
-        channel_id: row.text("channel_id")?,
-        conversation_id: row.opt_text("conversation_id")?,
-        message: serde_json::from_str::<OutboundMessage>(&row.text("message")?)?,
-        state: OutboxState::parse(&state)
-            .ok_or_else(|| StoreError::Corrupt(format!("outbox state `{state}`")))?,
-        attempts: row.int("attempts")?,
-        next_attempt_at: Timestamp::from_unix_millis(row.int("next_attempt_at")?),
-        provider_message_id: row.opt_text("provider_message_id")?,
-        last_error: row.opt_text("last_error")?,
-    })
-}
-
-/// A message from a row of [`sql::SELECT_MESSAGES`].
-pub(crate) fn message_from_row(row: &impl Columns) -> Result<MessageRecord, StoreError> {
-    Ok(MessageRecord {
-        id: row.int("id")?,
-        direction: row.text("direction")?,
-        provider_message_id: row.opt_text("provider_message_id")?,
-        conversation_id: row.opt_text("conversation_id")?,
-        peer: row.text("peer")?,
-        body: row.text("body")?,
-        delivery: row
-            .opt_text("delivery")?
-            .map(|d| serde_json::from_str(&d))
-            .transpose()?,
-    })
-}
-
-/// The routing state from a row of [`sql::SELECT_STATE`].
-pub(crate) fn state_from_row(row: &impl Columns) -> Result<RoutingState, StoreError> {
-    Ok(RoutingState {
-        version: row.int("version")?,
-        state: row.text("state")?,
-    })
-}
-
-/// The counts from the row of [`sql::COUNTS`].
-pub(crate) fn counts_from_row(row: &impl Columns) -> Result<Counts, StoreError> {
-    Ok(Counts {
-        events: row.int("events")?,
-        dedupe_keys: row.int("dedupe_keys")?,
-        messages: row.int("messages")?,
-        contacts: row.int("contacts")?,
-        routing_jobs: row.int("routing_jobs")?,
-        timers: row.int("timers")?,
-        outbox: row.int("outbox")?,
-        conversations: row.int("conversations")?,
-        transcript_entries: row.int("transcript_entries")?,
-    })
-}
-
-/// The steps of the store's transactions that are the same on every backend, written once over
-/// `sqlx::Database` (the bounds are on this block: they say that the backend decodes and
-/// encodes the `TEXT` and `BIGINT` columns the schema uses). Each takes the transaction's
-/// connection; a backend adds what is its own around them (PostgreSQL: its locks).
+/// The steps of the store's transactions and reads that are the same on every backend,
+/// written once over `sqlx::Database` (the bounds are on this block: they say that the backend
+/// decodes and encodes the `TEXT` and `BIGINT` columns the schema uses). Each takes a
+/// connection (a transaction's, or one from the pool for a read); a backend adds what is its
+/// own around them (PostgreSQL: its locks).
 pub(crate) struct Steps<DB>(PhantomData<DB>);
 
 impl<DB> Steps<DB>
@@ -336,6 +157,8 @@ where
     Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     Option<i64>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
+    // ---- ingest ----------------------------------------------------------------------------
+
     /// Writes one inbound event whose dedupe key was new: the event, the contact and message
     /// (messages) or the merged delivery state (statuses), and a routing job for what routing
     /// consumes (everything but statuses).
@@ -420,10 +243,7 @@ where
             .fetch_optional(&mut *conn)
             .await?;
         let Some(row) = row else { return Ok(()) };
-        let mut delivery = match row.opt_text("delivery")? {
-            Some(json) => serde_json::from_str(&json)?,
-            None => DeliveryState::default(),
-        };
+        let mut delivery = row.delivery("delivery")?.unwrap_or_default();
         delivery.apply(status, error);
         sqlx::query(sql::UPDATE_DELIVERY)
             .bind(serde_json::to_string(&delivery)?)
@@ -434,10 +254,41 @@ where
         Ok(())
     }
 
+    // ---- routing ---------------------------------------------------------------------------
+
+    /// Queues a routing job that is not an inbound event; returns its id.
+    pub(crate) async fn enqueue_job(
+        conn: &mut DB::Connection,
+        kind: RoutingJobKind,
+        payload: &str,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        sqlx::query(sql::INSERT_JOB)
+            .bind(kind.as_str())
+            .bind(payload)
+            .bind(now)
+            .fetch_one(&mut *conn)
+            .await?
+            .int("id")
+    }
+
+    /// The routing engine's state.
+    pub(crate) async fn routing_state(
+        conn: &mut DB::Connection,
+    ) -> Result<Option<RoutingState>, StoreError> {
+        sqlx::query(sql::SELECT_STATE)
+            .bind(SCOPE)
+            .fetch_optional(&mut *conn)
+            .await?
+            .as_ref()
+            .map(rows::state_from_row)
+            .transpose()
+    }
+
     /// The whole of [`crate::Store::commit_routing`]: the state from `base_version` (else
     /// [`StoreError::Conflict`]), the finished jobs (fenced by the worker), outbox rows and
-    /// their messages, timers, conversations, transcripts. Returns the new version. The
-    /// caller commits (or drops the transaction on an error).
+    /// their messages, timers, conversations, transcripts, message links. Returns the new
+    /// version. The caller commits (or drops the transaction on an error).
     pub(crate) async fn commit_routing(
         conn: &mut DB::Connection,
         commit: &RoutingCommit,
@@ -479,27 +330,8 @@ where
             }
         }
         for out in &commit.outbox {
-            let message = serde_json::to_string(&out.message)?;
-            let row = sqlx::query(sql::INSERT_OUTBOX)
-                .bind(out.channel_id.as_str())
-                .bind(out.message.idempotency_key.as_str())
-                .bind(out.conversation_id.as_deref())
-                .bind(message.as_str())
-                .bind(now)
-                .fetch_optional(&mut *conn)
-                .await?;
             // Nothing for a known idempotency key (a replayed step).
-            if let Some(row) = row {
-                sqlx::query(sql::INSERT_OUTBOUND_MESSAGE)
-                    .bind(out.channel_id.as_str())
-                    .bind(out.conversation_id.as_deref())
-                    .bind(row.int("id")?)
-                    .bind(out.message.to.id.as_str())
-                    .bind(message.as_str())
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await?;
-            }
+            Self::insert_outbox(conn, out, now).await?;
         }
         for change in &commit.timers {
             let query = match change {
@@ -537,43 +369,136 @@ where
                     .await?;
             }
         }
+        for link in &commit.message_links {
+            sqlx::query(sql::LINK_MESSAGE)
+                .bind(link.conversation_id.as_str())
+                .bind(link.channel_id.as_str())
+                .bind(link.provider_message_id.as_str())
+                .execute(&mut *conn)
+                .await?;
+        }
         Ok(version)
     }
 
-    /// Records a send's outcome if `worker` still holds the job's claim; returns whether it
-    /// did. For `Sent`, the caller then calls [`Self::record_sent`].
+    // ---- outbox ----------------------------------------------------------------------------
+
+    /// Inserts an outbox row and its outbound message record; `None` (nothing written) when
+    /// the channel already has a row with the message's idempotency key.
+    async fn insert_outbox(
+        conn: &mut DB::Connection,
+        out: &NewOutbox,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let message = serde_json::to_string(&out.message)?;
+        let row = sqlx::query(sql::INSERT_OUTBOX)
+            .bind(out.channel_id.as_str())
+            .bind(out.message.idempotency_key.as_str())
+            .bind(out.conversation_id.as_deref())
+            .bind(message.as_str())
+            .bind(now)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let id = row.int("id")?;
+        sqlx::query(sql::INSERT_OUTBOUND_MESSAGE)
+            .bind(out.channel_id.as_str())
+            .bind(out.conversation_id.as_deref())
+            .bind(id)
+            .bind(out.message.to.id.as_str())
+            .bind(message.as_str())
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        Ok(Some(id))
+    }
+
+    /// The whole of [`crate::Store::enqueue_outbox`] (the caller commits).
+    pub(crate) async fn enqueue_outbox(
+        conn: &mut DB::Connection,
+        out: &NewOutbox,
+        now: Timestamp,
+    ) -> Result<Enqueued, StoreError> {
+        if let Some(id) = Self::insert_outbox(conn, out, now.unix_millis()).await? {
+            return Ok(Enqueued { id, created: true });
+        }
+        let id = sqlx::query(sql::SELECT_OUTBOX_ID)
+            .bind(out.channel_id.as_str())
+            .bind(out.message.idempotency_key.as_str())
+            .fetch_one(&mut *conn)
+            .await?
+            .int("id")?;
+        Ok(Enqueued { id, created: false })
+    }
+
+    /// Records a send's outcome if `worker` still holds the job's claim and returns the job's
+    /// channel (`None`, nothing written, when it does not): `Defer` is pending again without
+    /// the attempt, `Rewrite` puts the new message on the row and its message record, a final
+    /// failure or an opt-out of a conversation's message queues a `send_failed` routing job.
+    /// For `Sent`, the caller then calls [`Self::record_sent`].
     pub(crate) async fn finish_outbox(
         conn: &mut DB::Connection,
         job_id: i64,
         worker: &str,
         outcome: &OutboxOutcome,
         now: i64,
-    ) -> Result<bool, StoreError> {
-        let columns = OutcomeColumns::of(outcome);
-        let updated = sqlx::query(sql::FINISH_OUTBOX)
-            .bind(columns.state.as_str())
-            .bind(columns.next_attempt)
-            .bind(columns.provider_id)
-            .bind(columns.error)
-            .bind(columns.class)
-            .bind(now)
-            .bind(job_id)
-            .bind(worker)
-            .fetch_optional(&mut *conn)
-            .await?;
-        Ok(updated.is_some())
-    }
-
-    /// The channel of the outbox job `job_id`.
-    pub(crate) async fn outbox_channel(
-        conn: &mut DB::Connection,
-        job_id: i64,
-    ) -> Result<String, StoreError> {
-        sqlx::query(sql::SELECT_OUTBOX_CHANNEL)
-            .bind(job_id)
-            .fetch_one(&mut *conn)
-            .await?
-            .text("channel_id")
+    ) -> Result<Option<String>, StoreError> {
+        let row = match outcome {
+            OutboxOutcome::Defer { at } => {
+                sqlx::query(sql::DEFER_OUTBOX)
+                    .bind(at.unix_millis())
+                    .bind(now)
+                    .bind(job_id)
+                    .bind(worker)
+                    .fetch_optional(&mut *conn)
+                    .await?
+            }
+            OutboxOutcome::Rewrite { message, error } => {
+                let body = serde_json::to_string(message)?;
+                let row = sqlx::query(sql::REWRITE_OUTBOX)
+                    .bind(now)
+                    .bind(body.as_str())
+                    .bind(error.as_str())
+                    .bind(job_id)
+                    .bind(worker)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                if row.is_some() {
+                    sqlx::query(sql::REWRITE_MESSAGE)
+                        .bind(body.as_str())
+                        .bind(now)
+                        .bind(job_id)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                row
+            }
+            _ => {
+                let columns = OutcomeColumns::of(outcome);
+                sqlx::query(sql::FINISH_OUTBOX)
+                    .bind(columns.state.as_str())
+                    .bind(columns.next_attempt)
+                    .bind(columns.provider_id)
+                    .bind(columns.error)
+                    .bind(columns.class)
+                    .bind(now)
+                    .bind(job_id)
+                    .bind(worker)
+                    .fetch_optional(&mut *conn)
+                    .await?
+            }
+        };
+        let Some(row) = row else { return Ok(None) };
+        if let Some(permanent) = OutcomeColumns::failure(outcome) {
+            // Routing learns of it in the same transaction (it may end the conversation).
+            if let Some(conversation) = row.opt_text("conversation_id")? {
+                let payload = serde_json::to_string(&SendFailure {
+                    conversation,
+                    permanent,
+                })?;
+                Self::enqueue_job(conn, RoutingJobKind::SendFailed, &payload, now).await?;
+            }
+        }
+        Ok(Some(row.text("channel_id")?))
     }
 
     /// A sent message gets the provider's id and its delivery state: the receipt's, merged
@@ -604,5 +529,433 @@ where
             .execute(&mut *conn)
             .await?;
         Ok(())
+    }
+
+    /// Sends whose lease ran out become `unknown`; returns how many.
+    pub(crate) async fn expire_sending(
+        conn: &mut DB::Connection,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
+        // Counted from `RETURNING` (the affected-row count is not part of sqlx's generic API).
+        let expired = sqlx::query(sql::EXPIRE_SENDING)
+            .bind(now.unix_millis())
+            .fetch_all(&mut *conn)
+            .await?;
+        Ok(expired.len())
+    }
+
+    // ---- reads -----------------------------------------------------------------------------
+
+    /// Every outbox job, oldest first.
+    pub(crate) async fn outbox_jobs(
+        conn: &mut DB::Connection,
+    ) -> Result<Vec<OutboxJob>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_OUTBOX)
+            .fetch_all(&mut *conn)
+            .await?;
+        rows.iter().map(outbox_from_row).collect()
+    }
+
+    /// An outbox row with the delivery state of its message.
+    pub(crate) async fn outbox_message(
+        conn: &mut DB::Connection,
+        id: i64,
+    ) -> Result<Option<OutboxMessage>, StoreError> {
+        sqlx::query(sql::SELECT_OUTBOX_MESSAGE)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .as_ref()
+            .map(rows::outbox_message_from_row)
+            .transpose()
+    }
+
+    /// A channel's messages, oldest first.
+    pub(crate) async fn messages(
+        conn: &mut DB::Connection,
+        channel_id: &str,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_MESSAGES)
+            .bind(channel_id)
+            .fetch_all(&mut *conn)
+            .await?;
+        rows.iter().map(rows::message_from_row).collect()
+    }
+
+    /// Row counts of the main tables.
+    pub(crate) async fn counts(conn: &mut DB::Connection) -> Result<Counts, StoreError> {
+        let row = sqlx::query(sql::COUNTS).fetch_one(&mut *conn).await?;
+        rows::counts_from_row(&row)
+    }
+
+    /// A page of conversations (see [`crate::Store::conversations`]).
+    pub(crate) async fn conversations(
+        conn: &mut DB::Connection,
+        filter: &ConversationFilter,
+    ) -> Result<ConversationPage, StoreError> {
+        let limit = page_limit(filter.limit);
+        let rows = sqlx::query(sql::SELECT_CONVERSATIONS)
+            .bind(filter.state.as_deref())
+            .bind(filter.queue.as_deref())
+            .bind(filter.channel_id.as_deref())
+            .bind(filter.agent.as_deref())
+            .bind(filter.cursor.as_ref().map(|c| c.opened_at))
+            .bind(filter.cursor.as_ref().map(|c| c.id.as_str()))
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut conversations = rows
+            .iter()
+            .map(rows::conversation_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = conversations.len() > limit as usize;
+        conversations.truncate(limit as usize);
+        let next = more
+            .then(|| conversations.last())
+            .flatten()
+            .map(|last| ConversationCursor {
+                opened_at: last.opened_at.unix_millis(),
+                id: last.id.clone(),
+            });
+        Ok(ConversationPage {
+            conversations,
+            next,
+        })
+    }
+
+    /// One conversation.
+    pub(crate) async fn conversation(
+        conn: &mut DB::Connection,
+        id: &str,
+    ) -> Result<Option<ConversationRecord>, StoreError> {
+        sqlx::query(sql::SELECT_CONVERSATION)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .as_ref()
+            .map(rows::conversation_from_row)
+            .transpose()
+    }
+
+    /// A conversation's messages in the order they were stored.
+    pub(crate) async fn conversation_messages(
+        conn: &mut DB::Connection,
+        conversation_id: &str,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let rows = sqlx::query(sql::SELECT_CONVERSATION_MESSAGES)
+            .bind(conversation_id)
+            .fetch_all(&mut *conn)
+            .await?;
+        rows.iter().map(rows::stored_message_from_row).collect()
+    }
+
+    /// The message a provider id names on a channel (the outbound one first).
+    pub(crate) async fn message_by_provider_id(
+        conn: &mut DB::Connection,
+        channel_id: &str,
+        provider_message_id: &str,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        sqlx::query(sql::SELECT_MESSAGE_BY_PROVIDER_ID)
+            .bind(channel_id)
+            .bind(provider_message_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .as_ref()
+            .map(rows::stored_message_from_row)
+            .transpose()
+    }
+
+    /// Contacts matching `query` (see [`crate::Store::search_contacts`]).
+    pub(crate) async fn search_contacts(
+        conn: &mut DB::Connection,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<ContactRecord>, StoreError> {
+        let raw = contains_pattern(&query.to_lowercase());
+        let digits = query_digits(query).map(|d| contains_pattern(&d));
+        let rows = sqlx::query(sql::SEARCH_CONTACTS)
+            .bind(raw.as_str())
+            .bind(digits.as_deref())
+            .bind(i64::from(page_limit(limit)))
+            .fetch_all(&mut *conn)
+            .await?;
+        rows.iter().map(rows::contact_from_row).collect()
+    }
+
+    /// The contact with this exact address on a channel.
+    pub(crate) async fn contact(
+        conn: &mut DB::Connection,
+        channel_id: &str,
+        address: &str,
+    ) -> Result<Option<ContactRecord>, StoreError> {
+        sqlx::query(sql::SELECT_CONTACT)
+            .bind(channel_id)
+            .bind(address)
+            .fetch_optional(&mut *conn)
+            .await?
+            .as_ref()
+            .map(rows::contact_from_row)
+            .transpose()
+    }
+
+    /// A conversation's transcript entries and written copies.
+    pub(crate) async fn transcript(
+        conn: &mut DB::Connection,
+        conversation_id: &str,
+    ) -> Result<TranscriptRecord, StoreError> {
+        let entries = sqlx::query(sql::SELECT_TRANSCRIPT_ENTRIES)
+            .bind(conversation_id)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|row| row.text("entry"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let writes = sqlx::query(sql::SELECT_TRANSCRIPTS)
+            .bind(conversation_id)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|row| Ok((row.instant("written_at")?, row.text("body")?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(TranscriptRecord { entries, writes })
+    }
+}
+
+/// Every `Store` method but `backend`, for a backend type with these inherent `async fn`s:
+/// `reader()` and `writer()` (a pooled connection of `$db`), and the backend's own
+/// transactions `ingest_tx`, `claim_routing_tx`, `fire_due_timers_tx`, `claim_outbox_tx`,
+/// `finish_outbox_tx` (with the trait methods' arguments and results). The rest is [`Steps`].
+/// Used inside `impl Store for …`.
+macro_rules! shared_store_methods {
+    ($db:ty) => {
+        fn ingest<'a>(
+            &'a self,
+            channel_id: &'a str,
+            events: &'a [InboundEvent],
+            now: Timestamp,
+        ) -> BoxFuture<'a, Result<$crate::IngestResult, StoreError>> {
+            Box::pin(self.ingest_tx(channel_id, events, now))
+        }
+
+        fn claim_routing_jobs<'a>(
+            &'a self,
+            worker: &'a str,
+            now: Timestamp,
+            lease: std::time::Duration,
+            limit: u32,
+        ) -> BoxFuture<'a, Result<Vec<$crate::RoutingJob>, StoreError>> {
+            Box::pin(self.claim_routing_tx(worker, now, lease, limit))
+        }
+
+        fn fire_due_timers(
+            &self,
+            now: Timestamp,
+            limit: u32,
+        ) -> BoxFuture<'_, Result<usize, StoreError>> {
+            Box::pin(self.fire_due_timers_tx(now, limit))
+        }
+
+        fn claim_outbox<'a>(
+            &'a self,
+            worker: &'a str,
+            now: Timestamp,
+            lease: std::time::Duration,
+            limit: u32,
+        ) -> BoxFuture<'a, Result<Vec<$crate::OutboxJob>, StoreError>> {
+            Box::pin(self.claim_outbox_tx(worker, now, lease, limit))
+        }
+
+        fn finish_outbox<'a>(
+            &'a self,
+            job_id: i64,
+            worker: &'a str,
+            outcome: &'a $crate::OutboxOutcome,
+            now: Timestamp,
+        ) -> BoxFuture<'a, Result<bool, StoreError>> {
+            Box::pin(self.finish_outbox_tx(job_id, worker, outcome, now))
+        }
+
+        fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+            Box::pin(async move {
+                sqlx::query("SELECT 1")
+                    .execute(&mut *self.writer().await?)
+                    .await?;
+                Ok(())
+            })
+        }
+
+        fn enqueue_routing_job<'a>(
+            &'a self,
+            kind: $crate::RoutingJobKind,
+            payload: &'a str,
+            now: Timestamp,
+        ) -> BoxFuture<'a, Result<i64, StoreError>> {
+            Box::pin(async move {
+                let mut conn = self.writer().await?;
+                Steps::<$db>::enqueue_job(&mut conn, kind, payload, now.unix_millis()).await
+            })
+        }
+
+        fn routing_state(&self) -> BoxFuture<'_, Result<Option<$crate::RoutingState>, StoreError>> {
+            Box::pin(async move { Steps::<$db>::routing_state(&mut *self.writer().await?).await })
+        }
+
+        fn commit_routing<'a>(
+            &'a self,
+            commit: &'a $crate::RoutingCommit,
+        ) -> BoxFuture<'a, Result<i64, StoreError>> {
+            Box::pin(async move {
+                let mut conn = self.writer().await?;
+                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                let version = Steps::<$db>::commit_routing(&mut tx, commit).await?;
+                tx.commit().await?;
+                Ok(version)
+            })
+        }
+
+        fn expire_sending(&self, now: Timestamp) -> BoxFuture<'_, Result<usize, StoreError>> {
+            Box::pin(
+                async move { Steps::<$db>::expire_sending(&mut *self.writer().await?, now).await },
+            )
+        }
+
+        fn outbox_jobs(&self) -> BoxFuture<'_, Result<Vec<$crate::OutboxJob>, StoreError>> {
+            Box::pin(async move { Steps::<$db>::outbox_jobs(&mut *self.reader().await?).await })
+        }
+
+        fn messages<'a>(
+            &'a self,
+            channel_id: &'a str,
+        ) -> BoxFuture<'a, Result<Vec<$crate::MessageRecord>, StoreError>> {
+            Box::pin(
+                async move { Steps::<$db>::messages(&mut *self.reader().await?, channel_id).await },
+            )
+        }
+
+        fn counts(&self) -> BoxFuture<'_, Result<$crate::Counts, StoreError>> {
+            Box::pin(async move { Steps::<$db>::counts(&mut *self.reader().await?).await })
+        }
+
+        fn conversations<'a>(
+            &'a self,
+            filter: &'a $crate::ConversationFilter,
+        ) -> BoxFuture<'a, Result<$crate::ConversationPage, StoreError>> {
+            Box::pin(async move {
+                Steps::<$db>::conversations(&mut *self.reader().await?, filter).await
+            })
+        }
+
+        fn conversation<'a>(
+            &'a self,
+            id: &'a str,
+        ) -> BoxFuture<'a, Result<Option<$crate::ConversationRecord>, StoreError>> {
+            Box::pin(
+                async move { Steps::<$db>::conversation(&mut *self.reader().await?, id).await },
+            )
+        }
+
+        fn conversation_messages<'a>(
+            &'a self,
+            conversation_id: &'a str,
+        ) -> BoxFuture<'a, Result<Vec<$crate::StoredMessage>, StoreError>> {
+            Box::pin(async move {
+                Steps::<$db>::conversation_messages(&mut *self.reader().await?, conversation_id)
+                    .await
+            })
+        }
+
+        fn message_by_provider_id<'a>(
+            &'a self,
+            channel_id: &'a str,
+            provider_message_id: &'a str,
+        ) -> BoxFuture<'a, Result<Option<$crate::StoredMessage>, StoreError>> {
+            Box::pin(async move {
+                let mut conn = self.reader().await?;
+                Steps::<$db>::message_by_provider_id(&mut conn, channel_id, provider_message_id)
+                    .await
+            })
+        }
+
+        fn search_contacts<'a>(
+            &'a self,
+            query: &'a str,
+            limit: u32,
+        ) -> BoxFuture<'a, Result<Vec<$crate::ContactRecord>, StoreError>> {
+            Box::pin(async move {
+                Steps::<$db>::search_contacts(&mut *self.reader().await?, query, limit).await
+            })
+        }
+
+        fn contact<'a>(
+            &'a self,
+            channel_id: &'a str,
+            address: &'a str,
+        ) -> BoxFuture<'a, Result<Option<$crate::ContactRecord>, StoreError>> {
+            Box::pin(async move {
+                Steps::<$db>::contact(&mut *self.reader().await?, channel_id, address).await
+            })
+        }
+
+        fn transcript<'a>(
+            &'a self,
+            conversation_id: &'a str,
+        ) -> BoxFuture<'a, Result<$crate::TranscriptRecord, StoreError>> {
+            Box::pin(async move {
+                Steps::<$db>::transcript(&mut *self.reader().await?, conversation_id).await
+            })
+        }
+
+        fn outbox_message(
+            &self,
+            id: i64,
+        ) -> BoxFuture<'_, Result<Option<$crate::OutboxMessage>, StoreError>> {
+            Box::pin(
+                async move { Steps::<$db>::outbox_message(&mut *self.reader().await?, id).await },
+            )
+        }
+
+        fn enqueue_outbox<'a>(
+            &'a self,
+            out: &'a $crate::NewOutbox,
+            now: Timestamp,
+        ) -> BoxFuture<'a, Result<$crate::Enqueued, StoreError>> {
+            Box::pin(async move {
+                let mut conn = self.writer().await?;
+                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                let enqueued = Steps::<$db>::enqueue_outbox(&mut tx, out, now).await?;
+                tx.commit().await?;
+                Ok(enqueued)
+            })
+        }
+    };
+}
+pub(crate) use shared_store_methods;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(contains_pattern("52_3%"), "%52\\_3\\%%");
+        assert_eq!(contains_pattern("a\\b"), "%a\\\\b%");
+    }
+
+    #[test]
+    fn query_digits_keep_only_digits() {
+        assert_eq!(
+            query_digits("+1 (415) 523-88").as_deref(),
+            Some("141552388")
+        );
+        assert_eq!(query_digits("(415)").as_deref(), Some("415"));
+        assert_eq!(query_digits("Kim"), None);
+        assert_eq!(query_digits("()-+"), None);
+    }
+
+    #[test]
+    fn page_limits_default_and_cap() {
+        assert_eq!(page_limit(0), 50);
+        assert_eq!(page_limit(7), 7);
+        assert_eq!(page_limit(10_000), 500);
     }
 }

@@ -30,8 +30,8 @@ use switchboard_core::{
 };
 
 use crate::{
-    ConversationUpdate, NewOutbox, OutboxOutcome, OutboxState, RoutingCommit, RoutingJobKind,
-    Store, StoreError, TimerChange,
+    ConversationFilter, ConversationUpdate, MessageLink, NewOutbox, OutboxOutcome, OutboxState,
+    RoutingCommit, RoutingJobKind, Store, StoreError, TimerChange,
 };
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -87,6 +87,7 @@ pub fn commit(worker: &str, base_version: i64, done_jobs: Vec<i64>) -> RoutingCo
         conversations: Vec::new(),
         transcript_entries: Vec::new(),
         transcripts: Vec::new(),
+        message_links: Vec::new(),
         now: t0(),
     }
 }
@@ -105,6 +106,13 @@ where
     timers_upsert_cancel_and_fire(make().await).await;
     outbox_lifecycle_and_fencing(make().await).await;
     statuses_merge_before_and_after_the_send(make().await).await;
+    conversations_filter_and_page_newest_first(make().await).await;
+    conversation_messages_link_inbound_and_show_delivery(make().await).await;
+    contacts_are_found_by_any_part_of_the_number(make().await).await;
+    transcripts_read_back_in_order(make().await).await;
+    proactive_outbox_rows_are_idempotent_and_readable(make().await).await;
+    outbox_defer_rewrite_and_failure_feedback(make().await).await;
+    routing_job_ids_are_never_reused(make().await).await;
 }
 
 /// Ingest writes each event once; a repeated delivery is counted as duplicates and writes
@@ -532,4 +540,561 @@ pub async fn statuses_merge_before_and_after_the_send(store: Arc<dyn Store>) {
     let job = store.outbox_jobs().await.unwrap().remove(0);
     assert_eq!(job.state, OutboxState::Sent);
     assert_eq!(job.provider_message_id.as_deref(), Some("SM1"));
+}
+
+fn conversation_update(id: &str, channel: &str, customer: &str, state: &str) -> ConversationUpdate {
+    ConversationUpdate {
+        id: id.into(),
+        channel_id: Some(channel.into()),
+        customer: Some(customer.into()),
+        state: Some(state.into()),
+        queue: None,
+        agent: None,
+        end_reason: None,
+    }
+}
+
+async fn commit_next(store: &Arc<dyn Store>, mut step: RoutingCommit, now: Timestamp) {
+    step.base_version = store
+        .routing_state()
+        .await
+        .unwrap()
+        .map_or(0, |s| s.version);
+    step.now = now;
+    store.commit_routing(&step).await.unwrap();
+}
+
+/// Conversations are listed newest first, filtered by state, queue, channel and agent, and
+/// paged with a cursor that neither repeats nor skips a row.
+pub async fn conversations_filter_and_page_newest_first(store: Arc<dyn Store>) {
+    for i in 1..=5u64 {
+        let mut step = commit("w", 0, Vec::new());
+        let mut update = conversation_update(
+            &format!("conv_{i}"),
+            if i % 2 == 0 { "sms" } else { "wa" },
+            "+15551112222",
+            "queued",
+        );
+        update.queue = Some(if i <= 3 { "support" } else { "sales" }.into());
+        step.conversations.push(update);
+        commit_next(&store, step, at(i)).await;
+    }
+    let mut step = commit("w", 0, Vec::new());
+    step.conversations.push(ConversationUpdate {
+        agent: Some("anna".into()),
+        state: Some("assigned".into()),
+        ..conversation_update("conv_2", "sms", "+15551112222", "assigned")
+    });
+    commit_next(&store, step, at(10)).await;
+
+    let ids = |page: &crate::ConversationPage| {
+        page.conversations
+            .iter()
+            .map(|c| c.id.clone())
+            .collect::<Vec<_>>()
+    };
+    let all = store
+        .conversations(&ConversationFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&all),
+        ["conv_5", "conv_4", "conv_3", "conv_2", "conv_1"]
+    );
+    assert!(all.next.is_none());
+    assert_eq!(all.conversations[4].opened_at, at(1));
+    assert_eq!(all.conversations[3].updated_at, at(10));
+
+    let filtered = |filter: ConversationFilter| {
+        let store = store.clone();
+        async move { ids(&store.conversations(&filter).await.unwrap()) }
+    };
+    assert_eq!(
+        filtered(ConversationFilter {
+            queue: Some("support".into()),
+            channel_id: Some("wa".into()),
+            ..ConversationFilter::default()
+        })
+        .await,
+        ["conv_3", "conv_1"]
+    );
+    assert_eq!(
+        filtered(ConversationFilter {
+            agent: Some("anna".into()),
+            ..ConversationFilter::default()
+        })
+        .await,
+        ["conv_2"]
+    );
+    assert_eq!(
+        filtered(ConversationFilter {
+            state: Some("queued".into()),
+            ..ConversationFilter::default()
+        })
+        .await,
+        ["conv_5", "conv_4", "conv_3", "conv_1"]
+    );
+
+    // Pages of two: 5 4 | 3 2 | 1.
+    let mut filter = ConversationFilter {
+        limit: 2,
+        ..ConversationFilter::default()
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = store.conversations(&filter).await.unwrap();
+        assert!(page.conversations.len() <= 2);
+        seen.extend(ids(&page));
+        match page.next {
+            Some(next) => filter.cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["conv_5", "conv_4", "conv_3", "conv_2", "conv_1"]);
+
+    let one = store.conversation("conv_2").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            one.state.as_str(),
+            one.agent.as_deref(),
+            one.channel_id.as_str()
+        ),
+        ("assigned", Some("anna"), "sms")
+    );
+    assert!(store.conversation("conv_99").await.unwrap().is_none());
+}
+
+/// A routing commit links inbound messages to their conversation; a conversation's messages
+/// come back in order, both directions, with the outbound delivery state.
+pub async fn conversation_messages_link_inbound_and_show_delivery(store: Arc<dyn Store>) {
+    store
+        .ingest("wa", &[message("in.1", "+15551112222")], t0())
+        .await
+        .unwrap();
+    let mut step = commit("w", 0, Vec::new());
+    step.conversations
+        .push(conversation_update("conv_1", "wa", "+15551112222", "open"));
+    step.message_links.push(MessageLink {
+        channel_id: "wa".into(),
+        provider_message_id: "in.1".into(),
+        conversation_id: "conv_1".into(),
+    });
+    step.outbox.push(NewOutbox {
+        channel_id: "wa".into(),
+        conversation_id: Some("conv_1".into()),
+        message: outbound("msg_1"),
+    });
+    commit_next(&store, step, at(1)).await;
+    // A second link of the same message does not move it.
+    let mut again = commit("w", 0, Vec::new());
+    again.message_links.push(MessageLink {
+        channel_id: "wa".into(),
+        provider_message_id: "in.1".into(),
+        conversation_id: "conv_7".into(),
+    });
+    commit_next(&store, again, at(2)).await;
+
+    let job = store
+        .claim_outbox("s", at(3), LEASE, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    let sent = OutboxOutcome::Sent(SendReceipt::new("SM1", DeliveryStatus::Sent));
+    assert!(
+        store
+            .finish_outbox(job.id, "s", &sent, at(4))
+            .await
+            .unwrap()
+    );
+    store
+        .ingest("wa", &[status("SM1", DeliveryStatus::Delivered)], at(5))
+        .await
+        .unwrap();
+
+    let messages = store.conversation_messages("conv_1").await.unwrap();
+    let summary: Vec<(&str, Option<&str>)> = messages
+        .iter()
+        .map(|m| (m.direction.as_str(), m.provider_message_id.as_deref()))
+        .collect();
+    assert_eq!(summary, [("in", Some("in.1")), ("out", Some("SM1"))]);
+    assert_eq!(messages[0].created_at, t0());
+    assert_eq!(messages[0].outbox_state, None);
+    assert_eq!(messages[1].outbox_id, Some(job.id));
+    assert_eq!(messages[1].outbox_state, Some(OutboxState::Sent));
+    assert_eq!(
+        messages[1].delivery.as_ref().unwrap().status,
+        DeliveryStatus::Delivered
+    );
+    assert!(
+        store
+            .conversation_messages("conv_7")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let by_id = store
+        .message_by_provider_id("wa", "SM1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (by_id.direction.as_str(), by_id.conversation_id.as_deref()),
+        ("out", Some("conv_1"))
+    );
+    assert!(
+        store
+            .message_by_provider_id("sms", "SM1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// Contacts are found by any fragment of their number, typed with or without its symbols, and
+/// by profile name; `%` and `_` in a query are literal.
+pub async fn contacts_are_found_by_any_part_of_the_number(store: Arc<dyn Store>) {
+    store
+        .ingest(
+            "wa",
+            &[
+                message("c.1", "+14155238886"),
+                message("c.2", "+11231233211"),
+            ],
+            t0(),
+        )
+        .await
+        .unwrap();
+    store
+        .ingest("sms", &[message("c.3", "+4930123456")], at(1))
+        .await
+        .unwrap();
+    let found = |q: &'static str| {
+        let store = store.clone();
+        async move {
+            let mut addresses: Vec<String> = store
+                .search_contacts(q, 0)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| c.address)
+                .collect();
+            addresses.sort();
+            addresses
+        }
+    };
+    for q in [
+        "523-88",
+        "4155238886",
+        "(415)",
+        "+1415",
+        "+1 (415) 523-8886",
+        "415.523",
+    ] {
+        assert_eq!(found(q).await, ["+14155238886"], "query {q:?}");
+    }
+    for q in ["3211", "+1(123)123-3211", "123)123-3", "+1(123)123"] {
+        assert_eq!(found(q).await, ["+11231233211"], "query {q:?}");
+    }
+    // Digits are compared without symbols: `+1 4` is `14`, anywhere in the number.
+    assert_eq!(found("+1 4").await, ["+14155238886"]);
+    assert_eq!(found("1").await.len(), 3, "a single digit is a broad query");
+    assert_eq!(found("kim").await.len(), 3, "profile names match too");
+    assert!(found("%").await.is_empty(), "wildcards are literal");
+    assert!(found("_").await.is_empty());
+    assert!(found("999").await.is_empty());
+
+    let hits = store.search_contacts("30123", 0).await.unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].channel_id, "sms");
+    assert_eq!(hits[0].profile_name.as_deref(), Some("Kim"));
+    assert_eq!(hits[0].last_inbound_at, at(1));
+    let address: switchboard_core::Address = serde_json::from_str(&hits[0].address_json).unwrap();
+    assert_eq!(address.id, "+4930123456");
+    assert_eq!(store.search_contacts("+1", 1).await.unwrap().len(), 1);
+
+    let exact = store.contact("wa", "+14155238886").await.unwrap().unwrap();
+    assert_eq!(exact.first_seen_at, t0());
+    assert!(
+        store
+            .contact("sms", "+14155238886")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// A conversation's transcript entries and written copies come back in order, and only its
+/// own.
+pub async fn transcripts_read_back_in_order(store: Arc<dyn Store>) {
+    let mut step = commit("w", 0, Vec::new());
+    step.transcript_entries = vec![
+        ("conv_1".into(), "{\"n\":1}".into()),
+        ("conv_2".into(), "{\"n\":9}".into()),
+        ("conv_1".into(), "{\"n\":2}".into()),
+    ];
+    commit_next(&store, step, at(1)).await;
+    let mut step = commit("w", 0, Vec::new());
+    step.transcript_entries = vec![("conv_1".into(), "{\"n\":3}".into())];
+    step.transcripts = vec![("conv_1".into(), "{\"trigger\":\"ended\"}".into())];
+    commit_next(&store, step, at(2)).await;
+
+    let record = store.transcript("conv_1").await.unwrap();
+    assert_eq!(record.entries, ["{\"n\":1}", "{\"n\":2}", "{\"n\":3}"]);
+    assert_eq!(
+        record.writes,
+        [(at(2), "{\"trigger\":\"ended\"}".to_owned())]
+    );
+    assert_eq!(store.transcript("conv_2").await.unwrap().entries.len(), 1);
+    assert_eq!(
+        store.transcript("conv_3").await.unwrap(),
+        crate::TranscriptRecord::default()
+    );
+}
+
+/// A proactive outbox row is written with its message in one go, once per idempotency key,
+/// sent by the sender like any other, and read back with its delivery state.
+pub async fn proactive_outbox_rows_are_idempotent_and_readable(store: Arc<dyn Store>) {
+    let out = NewOutbox {
+        channel_id: "wa".into(),
+        conversation_id: None,
+        message: outbound("api:key-1"),
+    };
+    let first = store.enqueue_outbox(&out, t0()).await.unwrap();
+    assert!(first.created);
+    let again = store.enqueue_outbox(&out, at(1)).await.unwrap();
+    assert_eq!((again.id, again.created), (first.id, false));
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.outbox, counts.messages), (1, 1));
+
+    let row = store.outbox_message(first.id).await.unwrap().unwrap();
+    assert_eq!(row.job.state, OutboxState::Pending);
+    assert_eq!(row.job.message, outbound("api:key-1"));
+    assert_eq!((row.created_at, row.delivery.clone()), (t0(), None));
+
+    let job = store
+        .claim_outbox("s", at(2), LEASE, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(job.id, first.id);
+    let sent = OutboxOutcome::Sent(SendReceipt::new("SM9", DeliveryStatus::Queued));
+    assert!(
+        store
+            .finish_outbox(job.id, "s", &sent, at(3))
+            .await
+            .unwrap()
+    );
+    store
+        .ingest("wa", &[status("SM9", DeliveryStatus::Read)], at(4))
+        .await
+        .unwrap();
+    let row = store.outbox_message(first.id).await.unwrap().unwrap();
+    assert_eq!(row.job.state, OutboxState::Sent);
+    assert_eq!(row.job.provider_message_id.as_deref(), Some("SM9"));
+    assert_eq!(row.delivery.unwrap().status, DeliveryStatus::Read);
+    assert_eq!(row.updated_at, at(3));
+    assert!(
+        store
+            .outbox_message(first.id + 100)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// A deferred send waits without spending an attempt; a rewritten one goes out as the new
+/// message; a conversation's final failure becomes a `send_failed` routing job in the same
+/// transaction (permanent unless the gateway gave up on a retryable error).
+pub async fn outbox_defer_rewrite_and_failure_feedback(store: Arc<dyn Store>) {
+    let mut step = commit("w", 0, Vec::new());
+    for key in ["a", "b"] {
+        step.outbox.push(NewOutbox {
+            channel_id: "wa".into(),
+            conversation_id: Some("conv_7".into()),
+            message: outbound(key),
+        });
+    }
+    store.commit_routing(&step).await.unwrap();
+    let claimed = store.claim_outbox("s1", t0(), LEASE, 1).await.unwrap();
+    let first = &claimed[0];
+
+    let defer = OutboxOutcome::Defer { at: at(6) };
+    assert!(
+        store
+            .finish_outbox(first.id, "s1", &defer, t0())
+            .await
+            .unwrap()
+    );
+    let next = store.claim_outbox("s1", at(1), LEASE, 1).await.unwrap();
+    assert_ne!(next[0].id, first.id, "the deferred row waits for its time");
+    let again = store.claim_outbox("s1", at(6), LEASE, 1).await.unwrap();
+    assert_eq!((again[0].id, again[0].attempts), (first.id, 1));
+
+    let mut template = outbound("a");
+    template.content = Content::text("the re-contact template");
+    let rewrite = OutboxOutcome::Rewrite {
+        message: Box::new(template.clone()),
+        error: "window closed".into(),
+    };
+    assert!(
+        store
+            .finish_outbox(first.id, "s1", &rewrite, at(6))
+            .await
+            .unwrap()
+    );
+    let rewritten = store.claim_outbox("s1", at(6), LEASE, 1).await.unwrap();
+    assert_eq!(rewritten[0].id, first.id);
+    assert_eq!(rewritten[0].message, template);
+    assert_eq!(rewritten[0].last_error.as_deref(), Some("window closed"));
+
+    let invalid = OutboxOutcome::Failed {
+        class: Some(switchboard_core::ErrorClass::InvalidRecipient),
+        error: "not a WhatsApp user".into(),
+    };
+    assert!(
+        store
+            .finish_outbox(first.id, "s1", &invalid, at(7))
+            .await
+            .unwrap()
+    );
+    let gave_up = OutboxOutcome::Failed {
+        class: Some(switchboard_core::ErrorClass::Retryable),
+        error: "gave up".into(),
+    };
+    assert!(
+        store
+            .finish_outbox(next[0].id, "s1", &gave_up, at(7))
+            .await
+            .unwrap()
+    );
+    let jobs = store
+        .claim_routing_jobs("r", at(8), LEASE, 10)
+        .await
+        .unwrap();
+    let failures: Vec<crate::SendFailure> = jobs
+        .iter()
+        .filter(|j| j.kind == RoutingJobKind::SendFailed)
+        .map(|j| serde_json::from_str(&j.payload).unwrap())
+        .collect();
+    assert_eq!(
+        failures,
+        vec![
+            crate::SendFailure {
+                conversation: "conv_7".into(),
+                permanent: true
+            },
+            crate::SendFailure {
+                conversation: "conv_7".into(),
+                permanent: false
+            },
+        ]
+    );
+}
+
+/// A routing job id is never handed out twice, also after the table emptied: the API's command
+/// results are keyed by it, so a reused id would hand a stale result to a new command.
+pub async fn routing_job_ids_are_never_reused(store: Arc<dyn Store>) {
+    let first = store
+        .enqueue_routing_job(RoutingJobKind::Command, "{\"n\":1}", t0())
+        .await
+        .unwrap();
+    let claimed = store
+        .claim_routing_jobs("r", t0(), LEASE, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), [first]);
+    store
+        .commit_routing(&commit("r", 0, vec![first]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.counts().await.unwrap().routing_jobs,
+        0,
+        "the job is gone"
+    );
+    let second = store
+        .enqueue_routing_job(RoutingJobKind::Command, "{\"n\":2}", at(1))
+        .await
+        .unwrap();
+    assert!(second > first, "id {second} after {first}");
+}
+
+/// A fresh, empty PostgreSQL schema for one test, in the database a URL names (e.g.
+/// `SWITCHBOARD_TEST_DATABASE_URL`), dropped with everything in it when this value is dropped
+/// (also when the test panicked). [`TestSchema::url`] is the URL whose connections use it
+/// (`options[search_path]`), for [`crate::open`] or a gateway config's `[store] url`.
+#[derive(Debug)]
+pub struct TestSchema {
+    base_url: String,
+    name: String,
+    url: String,
+}
+
+impl TestSchema {
+    /// Creates a schema named `sb_test_<pid>_<n>_<nanos>` in the database `base_url` names.
+    pub async fn create(base_url: &str) -> Result<Self, StoreError> {
+        use sqlx::Connection;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!(
+            "sb_test_{}_{}_{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut conn = sqlx::PgConnection::connect(base_url).await?;
+        sqlx::raw_sql(&format!("CREATE SCHEMA {name}"))
+            .execute(&mut conn)
+            .await?;
+        conn.close().await?;
+        let separator = if base_url.contains('?') { '&' } else { '?' };
+        Ok(Self {
+            url: format!("{base_url}{separator}options%5Bsearch_path%5D={name}"),
+            base_url: base_url.to_owned(),
+            name,
+        })
+    }
+
+    /// The URL of the database with this schema as the search path.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The schema's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for TestSchema {
+    /// Drops the schema on a runtime of its own (the test's may be unwinding or gone).
+    fn drop(&mut self) {
+        use sqlx::Connection;
+        let (url, name) = (self.base_url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || -> Result<(), sqlx::Error> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&url).await?;
+                sqlx::raw_sql("SET lock_timeout = '20s'")
+                    .execute(&mut conn)
+                    .await?;
+                sqlx::raw_sql(&format!("DROP SCHEMA {name} CASCADE"))
+                    .execute(&mut conn)
+                    .await?;
+                conn.close().await
+            })
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            _ if std::thread::panicking() => eprintln!("could not drop test schema {}", self.name),
+            Ok(Err(e)) => panic!("dropping test schema {}: {e}", self.name),
+            Err(_) => panic!("dropping test schema {} panicked", self.name),
+        }
+    }
 }

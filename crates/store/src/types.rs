@@ -24,6 +24,9 @@ pub enum RoutingJobKind {
     Timer,
     /// An agent or API command (payload: the routing `AgentCommand` JSON).
     Command,
+    /// A message of a conversation failed for good (payload: [`SendFailure`] JSON), written
+    /// by [`crate::Store::finish_outbox`] with the failure.
+    SendFailed,
 }
 
 impl RoutingJobKind {
@@ -32,6 +35,7 @@ impl RoutingJobKind {
             RoutingJobKind::Inbound => "inbound",
             RoutingJobKind::Timer => "timer",
             RoutingJobKind::Command => "command",
+            RoutingJobKind::SendFailed => "send_failed",
         }
     }
 
@@ -40,9 +44,20 @@ impl RoutingJobKind {
             "inbound" => RoutingJobKind::Inbound,
             "timer" => RoutingJobKind::Timer,
             "command" => RoutingJobKind::Command,
+            "send_failed" => RoutingJobKind::SendFailed,
             _ => return None,
         })
     }
+}
+
+/// The payload of a [`RoutingJobKind::SendFailed`] job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendFailure {
+    /// The conversation (`conv_N`).
+    pub conversation: String,
+    /// Whether retrying cannot help (invalid recipient, opted out, refused content); `false`
+    /// when the gateway gave up on a retryable error.
+    pub permanent: bool,
 }
 
 /// A claimed routing job.
@@ -139,6 +154,8 @@ pub struct RoutingCommit {
     pub transcript_entries: Vec<(String, String)>,
     /// Transcript copies `(conversation, body JSON)`.
     pub transcripts: Vec<(String, String)>,
+    /// Inbound messages routed into a conversation: their `conversation_id` is set.
+    pub message_links: Vec<MessageLink>,
     /// When.
     pub now: Timestamp,
 }
@@ -246,6 +263,20 @@ pub enum OutboxOutcome {
         /// Why.
         error: String,
     },
+    /// Not attempted (a per-recipient rate limit): pending again at `at`, and the claim's
+    /// attempt is not counted.
+    Defer {
+        /// When.
+        at: Timestamp,
+    },
+    /// Send `message` instead, now (the re-contact template after the provider reported the
+    /// customer-service window closed). The row keeps its id and idempotency key.
+    Rewrite {
+        /// The replacement.
+        message: Box<OutboundMessage>,
+        /// Why the first form was refused.
+        error: String,
+    },
 }
 
 /// A stored message.
@@ -288,4 +319,153 @@ pub struct Counts {
     pub conversations: i64,
     /// Transcript entries.
     pub transcript_entries: i64,
+}
+
+/// Links an inbound message (stored by `ingest` without a conversation) to the conversation
+/// routing put it in; part of a [`RoutingCommit`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageLink {
+    /// The channel the message came in on.
+    pub channel_id: String,
+    /// The provider's id of the inbound message.
+    pub provider_message_id: String,
+    /// `conv_N`.
+    pub conversation_id: String,
+}
+
+/// Which conversations [`crate::Store::conversations`] lists: every given field must match.
+/// Newest first (by `opened_at`, then id), `limit` at a time, continuing after `cursor`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConversationFilter {
+    /// `open`, `queued`, `assigned`, `dismissed` or `ended`.
+    pub state: Option<String>,
+    /// The queue.
+    pub queue: Option<String>,
+    /// The channel.
+    pub channel_id: Option<String>,
+    /// The agent.
+    pub agent: Option<String>,
+    /// At most this many rows (the store caps it at 500; 0 means 50).
+    pub limit: u32,
+    /// Rows strictly after this position in the order (from [`ConversationPage::next`]).
+    pub cursor: Option<ConversationCursor>,
+}
+
+/// A position in the conversation order: the last row of a page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConversationCursor {
+    /// Its `opened_at` (unix milliseconds).
+    pub opened_at: i64,
+    /// Its id.
+    pub id: String,
+}
+
+/// A page of conversations.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConversationPage {
+    /// The rows, newest first.
+    pub conversations: Vec<ConversationRecord>,
+    /// Where the next page starts, when there may be one.
+    pub next: Option<ConversationCursor>,
+}
+
+/// A conversation's summary row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ConversationRecord {
+    /// `conv_N`.
+    pub id: String,
+    /// The channel.
+    pub channel_id: String,
+    /// The customer's address id.
+    pub customer: String,
+    /// `open`, `queued`, `assigned`, `dismissed` or `ended`.
+    pub state: String,
+    /// The queue.
+    pub queue: Option<String>,
+    /// The agent.
+    pub agent: Option<String>,
+    /// Why it ended.
+    pub end_reason: Option<String>,
+    /// When it opened.
+    pub opened_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+    /// When it ended.
+    pub closed_at: Option<Timestamp>,
+}
+
+/// One message of a conversation (or one sent outside any).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredMessage {
+    /// Row id.
+    pub id: i64,
+    /// The channel.
+    pub channel_id: String,
+    /// `in` or `out`.
+    pub direction: String,
+    /// The provider's message id (outbound: once accepted).
+    pub provider_message_id: Option<String>,
+    /// The conversation, when known.
+    pub conversation_id: Option<String>,
+    /// Outbound: its outbox row.
+    pub outbox_id: Option<i64>,
+    /// The customer's address id.
+    pub peer: String,
+    /// Inbound: the event JSON; outbound: the message JSON.
+    pub body: String,
+    /// Outbound: the merged delivery state.
+    pub delivery: Option<DeliveryState>,
+    /// Outbound: where its outbox row is.
+    pub outbox_state: Option<OutboxState>,
+    /// When it was stored.
+    pub created_at: Timestamp,
+}
+
+/// A contact found by [`crate::Store::search_contacts`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContactRecord {
+    /// The channel.
+    pub channel_id: String,
+    /// The provider-native address id (E.164, WhatsApp id, PSID).
+    pub address: String,
+    /// The full core `Address` JSON.
+    pub address_json: String,
+    /// The profile name the provider reported.
+    pub profile_name: Option<String>,
+    /// First message.
+    pub first_seen_at: Timestamp,
+    /// Last message.
+    pub last_inbound_at: Timestamp,
+}
+
+/// A conversation's transcript as stored: its entries and the copies written for the CRM.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TranscriptRecord {
+    /// Entry JSONs (routing `TranscriptEntry`), in order.
+    pub entries: Vec<String>,
+    /// Written copies (routing `TranscriptWrite` JSON) with when, in order.
+    pub writes: Vec<(Timestamp, String)>,
+}
+
+/// An outbox row with what is known of its delivery.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboxMessage {
+    /// The outbox row.
+    pub job: OutboxJob,
+    /// The merged delivery state, once the provider accepted it.
+    pub delivery: Option<DeliveryState>,
+    /// When it was queued.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+/// What [`crate::Store::enqueue_outbox`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Enqueued {
+    /// The outbox row id.
+    pub id: i64,
+    /// `false` when a row with the same channel and idempotency key was already there (its id
+    /// is returned; nothing was written).
+    pub created: bool,
 }

@@ -15,7 +15,6 @@
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::{Connection, PgConnection};
@@ -28,76 +27,25 @@ use switchboard_store::{
 
 const LEASE: Duration = Duration::from_secs(30);
 
-/// The test database, and the schemas a test made in it (dropped with it).
+/// The test database, and the schemas a test made in it (dropped with it, also on a panic).
 struct Db {
     url: String,
-    schemas: std::sync::Mutex<Vec<String>>,
+    schemas: std::sync::Mutex<Vec<suite::TestSchema>>,
 }
 
 impl Db {
     /// A new empty schema; returns a URL whose connections use it.
     async fn schema_url(&self) -> String {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let name = format!(
-            "sb_test_{}_{}_{nanos}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let mut conn = PgConnection::connect(&self.url).await.unwrap();
-        sqlx::raw_sql(&format!("CREATE SCHEMA {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        conn.close().await.unwrap();
-        self.schemas.lock().unwrap().push(name.clone());
-        let separator = if self.url.contains('?') { '&' } else { '?' };
-        format!("{}{separator}options%5Bsearch_path%5D={name}", self.url)
+        let schema = suite::TestSchema::create(&self.url).await.unwrap();
+        let url = schema.url().to_owned();
+        self.schemas.lock().unwrap().push(schema);
+        url
     }
 
     /// A store on a new empty schema.
     async fn fresh(&self) -> Arc<dyn Store> {
         let url = self.schema_url().await;
         Arc::new(open(&url).await)
-    }
-}
-
-impl Drop for Db {
-    /// Drops the schemas, also when the test panicked (on a runtime of its own: the test's may
-    /// be unwinding).
-    fn drop(&mut self) {
-        let names = std::mem::take(&mut *self.schemas.lock().unwrap_or_else(|e| e.into_inner()));
-        if names.is_empty() {
-            return;
-        }
-        let url = self.url.clone();
-        let dropped = std::thread::spawn(move || -> Result<(), sqlx::Error> {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async {
-                let mut conn = PgConnection::connect(&url).await?;
-                sqlx::raw_sql("SET lock_timeout = '20s'")
-                    .execute(&mut conn)
-                    .await?;
-                for name in names {
-                    sqlx::raw_sql(&format!("DROP SCHEMA {name} CASCADE"))
-                        .execute(&mut conn)
-                        .await?;
-                }
-                conn.close().await
-            })
-        })
-        .join();
-        match dropped {
-            Ok(Ok(())) => {}
-            _ if std::thread::panicking() => eprintln!("could not drop the test schemas"),
-            Ok(Err(e)) => panic!("dropping the test schemas: {e}"),
-            Err(_) => panic!("dropping the test schemas panicked"),
-        }
     }
 }
 
@@ -149,6 +97,13 @@ suite_tests!(
     timers_upsert_cancel_and_fire,
     outbox_lifecycle_and_fencing,
     statuses_merge_before_and_after_the_send,
+    conversations_filter_and_page_newest_first,
+    conversation_messages_link_inbound_and_show_delivery,
+    contacts_are_found_by_any_part_of_the_number,
+    transcripts_read_back_in_order,
+    proactive_outbox_rows_are_idempotent_and_readable,
+    outbox_defer_rewrite_and_failure_feedback,
+    routing_job_ids_are_never_reused,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -497,7 +452,7 @@ async fn instances_starting_together_migrate_once() {
                 .fetch_all(&mut conn)
                 .await
                 .unwrap();
-            assert_eq!(versions, [1]);
+            assert_eq!(versions, [1, 2, 3]);
             conn.close().await.unwrap();
         },
     )

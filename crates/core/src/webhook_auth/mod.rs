@@ -11,6 +11,8 @@
 //! | [`WebhookAuth::Twilio`] | base64 HMAC-SHA1 of URL + sorted form params, or URL with `bodySHA256`; port and query-encoding variants |
 //! | [`WebhookAuth::Sinch`] | base64 HMAC-SHA256 of `body.nonce.timestamp`; replay window |
 //! | [`WebhookAuth::StandardWebhooks`] | `v1,` base64 HMAC-SHA256 of `id.timestamp.body`; replay window |
+//! | [`WebhookAuth::VonageJwt`] | `Authorization: Bearer` JWT, HS256 only, `iat` window, `payload_hash` = SHA-256 of the body |
+//! | [`WebhookAuth::TelnyxEd25519`] | base64 Ed25519 signature of `timestamp\|body` with a public key; replay window |
 //! | [`WebhookAuth::Basic`], [`WebhookAuth::HeaderToken`] | shared credentials |
 //! | [`WebhookAuth::None`] | nothing: an explicit opt-out |
 //!
@@ -47,7 +49,9 @@ mod meta;
 mod public_url;
 mod sinch;
 mod standard;
+mod telnyx;
 mod twilio;
+mod vonage;
 
 pub use public_url::rebase_url;
 
@@ -119,6 +123,41 @@ pub enum WebhookAuth {
         #[serde(default = "default_tolerance", with = "crate::serde_secs")]
         tolerance: Duration,
     },
+    /// Vonage signed webhooks (Messages and Dispatch APIs): `Authorization: Bearer <JWT>`,
+    /// HS256-signed with the account's signature secret.
+    ///
+    /// Only `alg: HS256` is accepted (`none` and every other algorithm are refused before the
+    /// key is used); the signature is compared in constant time; `iat` (required) must be
+    /// within `tolerance` of now in either direction, and `exp`/`nbf` hold when present. The
+    /// `payload_hash` claim (hex SHA-256 of the raw body) is **required whenever the body is
+    /// not empty** and checked whenever present, so the signature covers the body: Vonage
+    /// calls that check optional behind TLS, but without it a captured token would vouch for
+    /// any body inside the window. When `api_key` is set, the token's `api_key` claim must
+    /// equal it (an account with several signature secrets).
+    VonageJwt {
+        /// The account's signature secret (Dashboard → Settings), the HMAC key.
+        secret: SecretName,
+        /// How far `iat` may be from now.
+        #[serde(default = "default_tolerance", with = "crate::serde_secs")]
+        tolerance: Duration,
+        /// The API key the token must name, when set.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        api_key: Option<String>,
+    },
+    /// Telnyx API v2 webhooks: `telnyx-signature-ed25519` (base64 Ed25519 signature) over
+    /// `telnyx-timestamp + "|" + body`, verified with the account's public key, timestamp
+    /// within `tolerance` of now.
+    ///
+    /// The named secret holds the base64 public key from the Telnyx portal (32 bytes). The
+    /// timestamp is digits only; verification is strict (non-canonical signatures and
+    /// small-order keys fail).
+    TelnyxEd25519 {
+        /// The secret holding the base64 Ed25519 public key.
+        public_key: SecretName,
+        /// How far the timestamp may be from now.
+        #[serde(default = "default_tolerance", with = "crate::serde_secs")]
+        tolerance: Duration,
+    },
     /// HTTP Basic credentials (`Authorization: Basic base64(user:password)`), both compared
     /// in constant time.
     Basic {
@@ -148,6 +187,8 @@ impl WebhookAuth {
                 | WebhookAuth::Twilio { .. }
                 | WebhookAuth::Sinch { .. }
                 | WebhookAuth::StandardWebhooks { .. }
+                | WebhookAuth::VonageJwt { .. }
+                | WebhookAuth::TelnyxEd25519 { .. }
         )
     }
 }
@@ -256,6 +297,24 @@ pub fn verify(
         WebhookAuth::StandardWebhooks { secret, tolerance } => {
             standard::verify(secret, *tolerance, secrets, req, now)
         }
+        WebhookAuth::VonageJwt {
+            secret,
+            tolerance,
+            api_key,
+        } => vonage::verify(
+            &vonage::Settings {
+                secret,
+                tolerance: *tolerance,
+                api_key: api_key.as_deref(),
+            },
+            secrets,
+            req,
+            now,
+        ),
+        WebhookAuth::TelnyxEd25519 {
+            public_key,
+            tolerance,
+        } => telnyx::verify(public_key, *tolerance, secrets, req, now),
         WebhookAuth::Basic { username, password } => {
             basic::verify_basic(username, password, secrets, req)
         }

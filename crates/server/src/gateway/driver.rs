@@ -9,12 +9,14 @@ use std::time::Duration;
 use switchboard_core::InboundEvent;
 use switchboard_routing::{Action, Engine, Input, IntegrationEvent, State, TimerId};
 use switchboard_store::{
-    ConversationUpdate, NewOutbox, RoutingCommit, RoutingJob, RoutingJobKind, Store, StoreError,
-    TimerChange,
+    ConversationUpdate, NewOutbox, RoutingCommit, RoutingJob, RoutingJobKind, SendFailure, Store,
+    StoreError, TimerChange,
 };
 use tokio::sync::Notify;
 
 use super::workers::{IDLE_POLL, now};
+use crate::api::bus::Hub;
+use crate::api::publish::Step;
 
 const ROUTING_BATCH: u32 = 128;
 
@@ -25,6 +27,8 @@ pub(crate) struct RoutingDriver {
     pub(crate) lease: Duration,
     pub(crate) wake: Arc<Notify>,
     pub(crate) send_wake: Arc<Notify>,
+    /// The API's event bus and command results: told what each batch did, after its commit.
+    pub(crate) hub: Hub,
 }
 
 impl RoutingDriver {
@@ -69,21 +73,28 @@ impl RoutingDriver {
             conversations: Vec::new(),
             transcript_entries: Vec::new(),
             transcripts: Vec::new(),
+            message_links: Vec::new(),
             now,
         };
+        let mut step = Step::new(&self.hub);
         let mut actions = Vec::new();
         for job in &jobs {
             commit.done_jobs.push(job.id);
             let Some(input) = self.input(job) else {
                 continue;
             };
+            let before = step.before(&state, &input);
             actions.clear();
             if let Err(e) = self
                 .engine
                 .handle_into(&mut state, input, now, &mut actions)
             {
                 tracing::info!(job = job.id, error = %e, "routing refused an input");
+                step.refused(job, &before, &e);
                 continue;
+            }
+            if let Some(link) = step.handled(job, &before, &actions, &state) {
+                commit.message_links.push(link);
             }
             for action in actions.drain(..) {
                 apply(&mut commit, action)?;
@@ -92,6 +103,7 @@ impl RoutingDriver {
         commit.state = serde_json::to_string(&state)?;
         let queued = commit.outbox.len();
         self.store.commit_routing(&commit).await?;
+        step.flush();
         if queued > 0 {
             self.send_wake.notify_one();
         }
@@ -121,6 +133,15 @@ impl RoutingDriver {
                 serde_json::from_str::<TimerId>(&job.payload).map(|id| Input::Timer { id })
             }
             RoutingJobKind::Command => serde_json::from_str::<Input>(&job.payload),
+            RoutingJobKind::SendFailed => serde_json::from_str::<SendFailure>(&job.payload)
+                .and_then(|failure| {
+                    Ok(Input::SendFailed {
+                        conversation: serde_json::from_value(serde_json::Value::String(
+                            failure.conversation,
+                        ))?,
+                        permanent: failure.permanent,
+                    })
+                }),
         };
         match parsed {
             Ok(input) => Some(input),
@@ -232,7 +253,7 @@ fn apply(commit: &mut RoutingCommit, action: Action) -> Result<(), StoreError> {
             }
             other => tracing::debug!(event = ?word(&other), "integration event"),
         },
-        // Offers and refusals reach agents through the API's event stream (next issue).
+        // Offers and refusals reach agents through the API's event stream (`Step`).
         other => tracing::debug!(action = ?std::mem::discriminant(&other), "routing action"),
     }
     Ok(())

@@ -3,6 +3,7 @@
 //! beside it (see [`workers`]).
 
 mod driver;
+mod listener;
 mod sender;
 pub(crate) mod workers;
 
@@ -25,6 +26,7 @@ use tokio::sync::Notify;
 use tower_http::limit::RequestBodyLimitLayer;
 use tracing::Instrument;
 
+use crate::api;
 use crate::config::{Channel, Resolved};
 
 /// What the handlers share.
@@ -34,7 +36,18 @@ pub(crate) struct App {
     pub(crate) public_base_url: String,
     /// Woken after each ingest that stored routing work.
     pub(crate) routing_wake: Arc<Notify>,
-    next_request: AtomicU64,
+    /// Woken when the API queued an outbox row directly.
+    pub(crate) send_wake: Arc<Notify>,
+    /// Request ids of webhooks and API calls.
+    pub(crate) next_request: AtomicU64,
+    /// The API's bearer tokens.
+    pub(crate) tokens: api::auth::Tokens,
+    /// The API's event bus and command results (shared with the routing driver).
+    pub(crate) hub: api::bus::Hub,
+    /// The routing configuration (agents, accounts) the API validates against.
+    pub(crate) routing: Arc<switchboard_routing::RoutingConfig>,
+    /// The configured agent ids.
+    pub(crate) agent_ids: Vec<String>,
 }
 
 impl App {
@@ -48,22 +61,47 @@ impl App {
             channels,
             public_base_url,
             routing_wake: Arc::new(Notify::new()),
+            send_wake: Arc::new(Notify::new()),
             next_request: AtomicU64::new(1),
+            tokens: api::auth::Tokens::default(),
+            hub: api::bus::Hub::default(),
+            routing: Arc::new(switchboard_routing::RoutingConfig::default()),
+            agent_ids: Vec::new(),
         }
+    }
+
+    /// With the API's tokens and the routing configuration it checks agents and accounts
+    /// against.
+    pub(crate) fn with_api(
+        mut self,
+        tokens: &[crate::config::ResolvedToken],
+        routing: &switchboard_routing::RoutingConfig,
+    ) -> Self {
+        self.tokens = api::auth::Tokens::new(tokens);
+        self.agent_ids = routing.agents.iter().map(|a| a.id.clone()).collect();
+        self.routing = Arc::new(routing.clone());
+        self
     }
 }
 
 /// The gateway's routes with the body limit applied before anything else.
+/// The agent/admin API is nested under `/api/v1`; its own layer (request ids, JSON errors) is
+/// outermost so that it also shapes the limit and timeout layers' answers.
 pub(crate) fn router(app: Arc<App>, max_body_bytes: usize, request_timeout: Duration) -> Router {
     Router::new()
         .route("/webhooks/{channel_id}", get(webhook).post(webhook))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .nest(api::PREFIX, api::routes())
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            api::layer,
         ))
         .with_state(app)
 }
@@ -194,6 +232,7 @@ async fn handle_webhook(
                 );
                 if result.stored > 0 {
                     app.routing_wake.notify_one();
+                    api::publish::statuses(&app.store, &app.hub.bus, &channel.id, &outcome.events);
                 }
             }
             Err(e) => {
@@ -255,11 +294,14 @@ pub(crate) async fn serve(config: Resolved) -> anyhow::Result<()> {
             config.public_base_url.trim_end_matches('/')
         );
     }
-    let app = Arc::new(App::new(
-        store.clone(),
-        config.channels.clone(),
-        config.public_base_url.clone(),
-    ));
+    let app = Arc::new(
+        App::new(
+            store.clone(),
+            config.channels.clone(),
+            config.public_base_url.clone(),
+        )
+        .with_api(&config.api_tokens, &config.routing),
+    );
     workers::spawn(&app, &config).context("starting the workers")?;
     let routes = router(
         app,
@@ -269,8 +311,11 @@ pub(crate) async fn serve(config: Resolved) -> anyhow::Result<()> {
     // The line tests and operators read to learn the port (with `listen = "127.0.0.1:0"`).
     tracing::info!(%local, "listening");
     println!("switchboard listening on http://{local}");
-    axum::serve(listener, routes)
-        .await
-        .context("serving HTTP")?;
+    listener::serve(
+        listener,
+        routes,
+        Duration::from_secs(config.limits.request_timeout_secs),
+    )
+    .await;
     Ok(())
 }

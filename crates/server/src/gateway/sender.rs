@@ -5,10 +5,10 @@
 //! Retry-After), permanent failure, opted out, or unknown outcome.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use switchboard_core::{ErrorClass, Timestamp};
+use switchboard_core::{Content, ErrorClass, Timestamp};
 use switchboard_store::{OutboxJob, OutboxOutcome, Store, StoreError};
 use switchboard_transport::{SendError, Transport};
 use tokio::sync::Notify;
@@ -24,28 +24,35 @@ pub(crate) const MAX_ATTEMPTS: i64 = 8;
 const BACKOFF_BASE: Duration = Duration::from_secs(2);
 const BACKOFF_CAP: Duration = Duration::from_secs(600);
 
-/// A token bucket: `rate` sends per second, bursts of `rate`.
+/// A token bucket: `rate` sends per second, bursts of `burst`.
 pub(crate) struct Bucket {
     rate: f64,
+    burst: f64,
     tokens: f64,
     at: Instant,
 }
 
 impl Bucket {
-    fn new(rate: f64) -> Self {
+    fn new(rate: f64, burst: f64) -> Self {
+        let burst = burst.max(1.0);
         Self {
             rate,
-            tokens: rate.max(1.0),
+            burst,
+            tokens: burst,
             at: Instant::now(),
         }
     }
 
-    /// How long to wait before the next send (taking its token).
-    fn take(&mut self) -> Duration {
+    fn refill(&mut self) {
         let now = Instant::now();
         let elapsed = now.duration_since(self.at).as_secs_f64();
         self.at = now;
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.rate.max(1.0));
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+    }
+
+    /// Takes a token and says how long to wait before using it (the caller waits its turn).
+    fn take(&mut self) -> Duration {
+        self.refill();
         self.tokens -= 1.0;
         if self.tokens >= 0.0 {
             Duration::ZERO
@@ -53,19 +60,116 @@ impl Bucket {
             Duration::from_secs_f64(-self.tokens / self.rate)
         }
     }
+
+    /// Takes a token when one is there; otherwise takes nothing and says when one will be.
+    fn try_take(&mut self) -> Result<(), Duration> {
+        self.refill();
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+        }
+    }
+
+    fn is_full(&mut self) -> bool {
+        self.refill();
+        self.tokens >= self.burst
+    }
+}
+
+/// A rate limit: sustained sends per second and the burst allowed on top.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Limit {
+    pub(crate) per_second: f64,
+    pub(crate) burst: f64,
+}
+
+impl Limit {
+    /// The channel's setting `{prefix}rate_per_second` (and `{prefix}burst`), else `default`.
+    fn from_settings(channel: &Channel, prefix: &str, default: Option<Limit>) -> Option<Limit> {
+        let number = |name: &str| {
+            channel
+                .ctx
+                .settings
+                .get(format!("{prefix}{name}").as_str())
+                .and_then(serde_json::Value::as_f64)
+                .filter(|v| *v > 0.0)
+        };
+        match number("rate_per_second") {
+            Some(per_second) => Some(Limit {
+                per_second,
+                burst: number("burst").unwrap_or(per_second.max(1.0)),
+            }),
+            None => default,
+        }
+    }
 }
 
 /// Default sends per second per sender, from the providers' documented limits: Meta Cloud
 /// API 80 mps per number; Twilio WhatsApp 10 mps (a US long code SMS is 1 segment/s, set
 /// `rate_per_second` on such channels).
-fn default_rate(connector_id: &str) -> f64 {
-    match connector_id {
+fn default_channel_limit(connector_id: &str) -> Limit {
+    let per_second = match connector_id {
         "meta-whatsapp" | "meta-messenger" => 80.0,
-        "twilio" => 10.0,
         _ => 10.0,
+    };
+    Limit {
+        per_second,
+        burst: per_second,
     }
 }
 
+/// Default per-recipient limit: Meta's pair rate for WhatsApp (about one message per 6 s to
+/// the same user, error 131056, with short bursts allowed); none elsewhere unless configured
+/// (`recipient_rate_per_second`, `recipient_burst`).
+fn default_recipient_limit(connector_id: &str) -> Option<Limit> {
+    (connector_id == "meta-whatsapp").then_some(Limit {
+        per_second: 1.0 / 6.0,
+        burst: 10.0,
+    })
+}
+
+/// Paces sends: one bucket per channel (the caller waits its turn) and one per recipient (a
+/// send over the limit is deferred, so one busy customer never holds up the others). Shared
+/// by the senders.
+#[derive(Default)]
+pub(crate) struct Pacer {
+    channels: HashMap<String, Bucket>,
+    recipients: HashMap<(String, String), Bucket>,
+}
+
+/// Idle recipient buckets are forgotten once there are this many.
+const RECIPIENTS_KEPT: usize = 10_000;
+
+impl Pacer {
+    /// `Err(wait)` when the recipient must wait; otherwise how long to wait for the channel.
+    fn admit(&mut self, channel: &Channel, recipient: &str) -> Result<Duration, Duration> {
+        let recipient_limit = Limit::from_settings(
+            channel,
+            "recipient_",
+            default_recipient_limit(&channel.connector_id),
+        );
+        if let Some(limit) = recipient_limit {
+            if self.recipients.len() >= RECIPIENTS_KEPT {
+                self.recipients.retain(|_, bucket| !bucket.is_full());
+            }
+            self.recipients
+                .entry((channel.id.clone(), recipient.to_owned()))
+                .or_insert_with(|| Bucket::new(limit.per_second, limit.burst))
+                .try_take()?;
+        }
+        let limit = Limit::from_settings(channel, "", None)
+            .unwrap_or_else(|| default_channel_limit(&channel.connector_id));
+        Ok(self
+            .channels
+            .entry(channel.id.clone())
+            .or_insert_with(|| Bucket::new(limit.per_second, limit.burst))
+            .take())
+    }
+}
+
+/// One sender: claims a due outbox row, sends it, records the outcome. Several run at once.
 pub(crate) struct Sender {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) channels: HashMap<String, Arc<Channel>>,
@@ -73,11 +177,13 @@ pub(crate) struct Sender {
     pub(crate) worker: String,
     pub(crate) lease: Duration,
     pub(crate) wake: Arc<Notify>,
-    pub(crate) buckets: HashMap<String, Bucket>,
+    pub(crate) pacer: Arc<Mutex<Pacer>>,
+    /// The re-contact template of each routing account (= channel) that has one.
+    pub(crate) recontact: Arc<HashMap<String, Content>>,
 }
 
 impl Sender {
-    pub(crate) async fn run(mut self) {
+    pub(crate) async fn run(self) {
         loop {
             match self.step().await {
                 Ok(0) => {
@@ -92,7 +198,7 @@ impl Sender {
         }
     }
 
-    async fn step(&mut self) -> Result<usize, StoreError> {
+    async fn step(&self) -> Result<usize, StoreError> {
         let expired = self.store.expire_sending(now()).await?;
         if expired > 0 {
             tracing::warn!(expired, "sends interrupted by a stop recorded as unknown");
@@ -106,6 +212,12 @@ impl Sender {
             match &outcome {
                 OutboxOutcome::Sent(receipt) => {
                     tracing::info!(job = job.id, channel = %job.channel_id, provider_id = %receipt.provider_message_id, "sent")
+                }
+                OutboxOutcome::Defer { .. } => {
+                    tracing::debug!(job = job.id, channel = %job.channel_id, "deferred: recipient rate limit")
+                }
+                OutboxOutcome::Rewrite { error, .. } => {
+                    tracing::info!(job = job.id, channel = %job.channel_id, %error, "sending the re-contact template instead")
                 }
                 other => {
                     tracing::warn!(job = job.id, channel = %job.channel_id, outcome = ?other, "not sent")
@@ -122,27 +234,26 @@ impl Sender {
         Ok(jobs.len())
     }
 
-    async fn send(&mut self, job: &OutboxJob) -> OutboxOutcome {
+    async fn send(&self, job: &OutboxJob) -> OutboxOutcome {
         let Some(channel) = self.channels.get(&job.channel_id).cloned() else {
             return OutboxOutcome::Failed {
                 class: None,
                 error: format!("no channel `{}` is configured", job.channel_id),
             };
         };
-        let rate = channel
-            .ctx
-            .settings
-            .get("rate_per_second")
-            .and_then(serde_json::Value::as_f64)
-            .filter(|r| *r > 0.0)
-            .unwrap_or_else(|| default_rate(&channel.connector_id));
-        let wait = self
-            .buckets
-            .entry(channel.id.clone())
-            .or_insert_with(|| Bucket::new(rate))
-            .take();
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+        let admitted = self
+            .pacer
+            .lock()
+            .map_err(|_| Duration::ZERO)
+            .and_then(|mut pacer| pacer.admit(&channel, &job.message.to.id));
+        match admitted {
+            Ok(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
+            Ok(_) => {}
+            Err(wait) => {
+                return OutboxOutcome::Defer {
+                    at: now().saturating_add(wait.max(Duration::from_millis(10))),
+                };
+            }
         }
         let result = self
             .transport
@@ -153,7 +264,30 @@ impl Sender {
                 &job.message,
             )
             .await;
-        classify(result, job.attempts, now())
+        let outcome = classify(result, job.attempts, now());
+        recontact(outcome, job, self.recontact.get(&job.channel_id))
+    }
+}
+
+/// A free-form message the provider refused because the customer-service window had closed is
+/// sent again as the account's re-contact template, once (a template refused likewise fails).
+fn recontact(outcome: OutboxOutcome, job: &OutboxJob, template: Option<&Content>) -> OutboxOutcome {
+    match (&outcome, template) {
+        (
+            OutboxOutcome::Failed {
+                class: Some(ErrorClass::WindowClosed),
+                error,
+            },
+            Some(template),
+        ) if !matches!(job.message.content, Content::Template(_)) => {
+            let mut message = job.message.clone();
+            message.content = template.clone();
+            OutboxOutcome::Rewrite {
+                message: Box::new(message),
+                error: error.clone(),
+            }
+        }
+        _ => outcome,
     }
 }
 
@@ -277,9 +411,75 @@ mod tests {
 
     #[test]
     fn the_bucket_paces_after_the_burst() {
-        let mut bucket = Bucket::new(2.0);
+        let mut bucket = Bucket::new(2.0, 2.0);
         assert_eq!(bucket.take(), Duration::ZERO);
         assert_eq!(bucket.take(), Duration::ZERO);
         assert!(bucket.take() > Duration::from_millis(400));
+    }
+
+    #[test]
+    fn try_take_refuses_without_spending() {
+        let mut bucket = Bucket::new(1.0 / 6.0, 2.0);
+        assert_eq!(bucket.try_take(), Ok(()));
+        assert_eq!(bucket.try_take(), Ok(()));
+        let wait = bucket.try_take().unwrap_err();
+        assert!(wait > Duration::from_secs(5) && wait <= Duration::from_secs(6));
+        // Refusals do not dig the hole deeper.
+        let again = bucket.try_take().unwrap_err();
+        assert!(again <= wait);
+    }
+
+    fn job(content: Content) -> OutboxJob {
+        OutboxJob {
+            id: 1,
+            channel_id: "wa".into(),
+            conversation_id: Some("conv_1".into()),
+            message: switchboard_core::OutboundMessage::new(
+                "k1",
+                switchboard_core::Address::new(
+                    switchboard_core::Channel::WhatsApp,
+                    switchboard_core::AddressKind::WhatsAppId,
+                    "15551234",
+                ),
+                content,
+            ),
+            state: switchboard_store::OutboxState::Sending,
+            attempts: 1,
+            next_attempt_at: t(),
+            provider_message_id: None,
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn a_closed_window_resends_free_text_as_the_recontact_template_once() {
+        let template: Content = serde_json::from_value(serde_json::json!({
+            "type": "template", "name": "recontact", "language": "en"
+        }))
+        .unwrap();
+        let closed = OutboxOutcome::Failed {
+            class: Some(ErrorClass::WindowClosed),
+            error: "131047".into(),
+        };
+        match recontact(
+            closed.clone(),
+            &job(Content::text("hello?")),
+            Some(&template),
+        ) {
+            OutboxOutcome::Rewrite { message, .. } => {
+                assert_eq!(message.content, template);
+                assert_eq!(message.idempotency_key, "k1");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Already a template, or no template configured: the failure stands.
+        assert_eq!(
+            recontact(closed.clone(), &job(template.clone()), Some(&template)),
+            closed
+        );
+        assert_eq!(
+            recontact(closed.clone(), &job(Content::text("x")), None),
+            closed
+        );
     }
 }

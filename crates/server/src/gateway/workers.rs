@@ -3,17 +3,16 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use switchboard_core::Timestamp;
+use switchboard_core::{Content, Timestamp};
 use switchboard_routing::Engine;
 use switchboard_transport::{EgressPolicy, Transport};
-use tokio::sync::Notify;
 
 use super::App;
 use super::driver::RoutingDriver;
-use super::sender::Sender;
+use super::sender::{Pacer, Sender};
 use crate::config::Resolved;
 
 /// How long an idle worker waits for a wake-up before polling the store again.
@@ -37,7 +36,7 @@ pub(crate) fn jitter_seed() -> u64 {
 pub(crate) fn spawn(app: &Arc<App>, config: &Resolved) -> anyhow::Result<()> {
     let engine = Engine::new(config.routing.clone())
         .map_err(|e| anyhow::anyhow!("routing configuration: {e}"))?;
-    let send_wake = Arc::new(Notify::new());
+    let send_wake = app.send_wake.clone();
     let driver = RoutingDriver {
         store: app.store.clone(),
         engine,
@@ -45,6 +44,7 @@ pub(crate) fn spawn(app: &Arc<App>, config: &Resolved) -> anyhow::Result<()> {
         lease: Duration::from_secs(config.workers.routing_lease_secs),
         wake: app.routing_wake.clone(),
         send_wake: send_wake.clone(),
+        hub: app.hub.clone(),
     };
     tokio::spawn(driver.run());
 
@@ -59,15 +59,30 @@ pub(crate) fn spawn(app: &Arc<App>, config: &Resolved) -> anyhow::Result<()> {
     }
     policy = policy.allow_hosts(&config.transport.allow_hosts)?;
     let transport = Transport::builder().egress(policy).build()?;
-    let sender = Sender {
-        store: app.store.clone(),
-        channels: app.channels.clone(),
-        transport,
-        worker: worker_id("sender"),
-        lease: Duration::from_secs(config.workers.send_lease_secs),
-        wake: send_wake,
-        buckets: HashMap::new(),
-    };
-    tokio::spawn(sender.run());
+    let pacer = Arc::new(Mutex::new(Pacer::default()));
+    let recontact: Arc<HashMap<String, Content>> = Arc::new(
+        config
+            .routing
+            .accounts
+            .iter()
+            .filter_map(|account| {
+                let template = account.recontact_template.clone()?;
+                Some((account.id.clone(), Content::Template(template)))
+            })
+            .collect(),
+    );
+    for _ in 0..config.workers.senders {
+        let sender = Sender {
+            store: app.store.clone(),
+            channels: app.channels.clone(),
+            transport: transport.clone(),
+            worker: worker_id("sender"),
+            lease: Duration::from_secs(config.workers.send_lease_secs),
+            wake: send_wake.clone(),
+            pacer: pacer.clone(),
+            recontact: recontact.clone(),
+        };
+        tokio::spawn(sender.run());
+    }
     Ok(())
 }
