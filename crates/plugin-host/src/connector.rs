@@ -10,126 +10,59 @@ use switchboard_core::{
     HttpResponse, MediaSource, MediaStep, Method, OutboundMessage, ProviderError, SendReceipt,
     WebhookOutcome, WebhookRequest,
 };
-use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime::{Store, Trap};
 
 use crate::LoadError;
-use crate::bindings::ConnectorPre;
-use crate::bindings::switchboard::connector::{clock, log, random, types as wit};
+use crate::bindings::v0_2::switchboard::connector::types as wit;
+use crate::bindings::{Guest, Instance, Pre};
 use crate::error::{CallError, FailureCause, PluginError};
 use crate::host::{EffectiveLimits, HostInner};
+use crate::imports::{HostState, Services, Shared};
 use crate::manifest::{Capabilities, Manifest};
 
-/// Largest `random.fill` request.
-const MAX_RANDOM: u32 = 4096;
-/// Longest log line kept.
-const MAX_LOG_LINE: usize = 4096;
-
-/// Caps a store's memory; remembers when the cap was hit so the trap can say so.
-pub(crate) struct Limiter {
-    cap: usize,
-    hit: bool,
+/// How a plugin's calls get their instance.
+///
+/// The default, [`InstancePolicy::Fresh`], is what the plugin-host design asks for: every call
+/// runs in a new instance, so nothing a call leaves in the guest's memory (a parsed webhook, a
+/// phone number, a corrupted allocator after a caught bug) can reach the next call, whichever
+/// channel or tenant it is for. [`InstancePolicy::Warm`] trades that isolation for speed and
+/// is opt-in per plugin: see its fields.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InstancePolicy {
+    /// A fresh instance (store, memory, globals) per call; dropped after it.
+    #[default]
+    Fresh,
+    /// Reuse instances across calls: up to `max_idle` idle instances are kept, each serves at
+    /// most `max_calls` calls and is then dropped, and any trap (panic, deadline, memory cap)
+    /// or failed instantiation drops it at once, so the next call starts fresh. A plugin's
+    /// global state (statics, its heap, the connector built on first call) lives on between
+    /// the calls one instance serves; calls in parallel take different instances. Only for
+    /// plugins the operator trusts not to carry data from one call into another: one
+    /// plugin's calls may serve different channels and tenants.
+    Warm {
+        /// Idle instances kept (more concurrent calls instantiate fresh ones, kept up to this).
+        max_idle: u16,
+        /// Calls one instance serves before it is retired.
+        max_calls: u32,
+    },
 }
 
-impl ResourceLimiter for Limiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.cap {
-            self.hit = true;
-            return Err(wasmtime::format_err!(
-                "memory cap of {} bytes exceeded (asked for {desired})",
-                self.cap
-            ));
+impl InstancePolicy {
+    /// `Warm` with 4 idle instances of at most 1000 calls each.
+    pub const fn warm() -> Self {
+        InstancePolicy::Warm {
+            max_idle: 4,
+            max_calls: 1000,
         }
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
-    }
-
-    fn instances(&self) -> usize {
-        16
-    }
-
-    fn tables(&self) -> usize {
-        16
-    }
-
-    fn memories(&self) -> usize {
-        4
     }
 }
 
-/// What one call's store holds: its limiter and what the guest logged.
-pub(crate) struct HostState {
-    limiter: Limiter,
-    plugin: Arc<str>,
-    log_lines: u32,
-    max_log_lines: u32,
-    panic: Option<String>,
-}
-
-impl wit::Host for HostState {}
-
-impl log::Host for HostState {
-    fn log(&mut self, level: wit::Level, mut message: String) -> wasmtime::Result<()> {
-        if message.len() > MAX_LOG_LINE {
-            let mut cut = MAX_LOG_LINE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-        }
-        if level == wit::Level::Error && message.starts_with("panicked") {
-            self.panic = Some(message.clone());
-        }
-        if self.log_lines >= self.max_log_lines {
-            return Ok(());
-        }
-        self.log_lines += 1;
-        let plugin = &*self.plugin;
-        match level {
-            wit::Level::Trace => tracing::trace!(target: "plugin", plugin, "{message}"),
-            wit::Level::Debug => tracing::debug!(target: "plugin", plugin, "{message}"),
-            wit::Level::Info => tracing::info!(target: "plugin", plugin, "{message}"),
-            wit::Level::Warn => tracing::warn!(target: "plugin", plugin, "{message}"),
-            wit::Level::Error => tracing::error!(target: "plugin", plugin, "{message}"),
-        }
-        Ok(())
-    }
-}
-
-impl clock::Host for HostState {
-    fn now(&mut self) -> wasmtime::Result<wit::Instant> {
-        let since = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        Ok(wit::Instant {
-            seconds: i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
-            nanoseconds: since.subsec_nanos(),
-        })
-    }
-}
-
-impl random::Host for HostState {
-    fn fill(&mut self, len: u32) -> wasmtime::Result<Vec<u8>> {
-        if len > MAX_RANDOM {
-            wasmtime::bail!("random.fill asked for {len} bytes; at most {MAX_RANDOM} per call");
-        }
-        let mut buf = vec![0; len as usize];
-        getrandom::fill(&mut buf)
-            .map_err(|e| wasmtime::format_err!("no random source on the host: {e}"))?;
-        Ok(buf)
-    }
+/// A live instance and its store.
+struct Live {
+    store: Store<HostState>,
+    instance: Instance,
+    calls: u32,
 }
 
 #[derive(Default)]
@@ -162,13 +95,16 @@ pub struct PluginHealth {
 /// granted, a webhook-auth scheme other than the manifest's) are errors and nothing is sent.
 pub struct WasmConnector {
     host: Arc<HostInner>,
-    pre: ConnectorPre<HostState>,
+    pre: Pre,
     manifest: Manifest,
     info: ConnectorInfo,
     granted: Capabilities,
     limits: EffectiveLimits,
     label: Arc<str>,
+    shared: Arc<Shared>,
     breaker: Mutex<BreakerState>,
+    policy: InstancePolicy,
+    warm: Mutex<Vec<Live>>,
 }
 
 impl std::fmt::Debug for WasmConnector {
@@ -178,17 +114,18 @@ impl std::fmt::Debug for WasmConnector {
             .field("version", &self.manifest.version)
             .field("granted", &self.granted)
             .field("limits", &self.limits)
+            .field("world", &self.pre.world())
+            .field("policy", &self.policy)
+            .field("services", &self.shared.services)
             .finish()
     }
 }
-
-type Bindings = crate::bindings::exports::switchboard::connector::plugin::Guest;
 
 impl WasmConnector {
     pub(crate) fn new(
         host: Arc<HostInner>,
         manifest: Manifest,
-        pre: ConnectorPre<HostState>,
+        pre: Pre,
         grants: &Capabilities,
     ) -> Result<Self, LoadError> {
         let config = &host.config;
@@ -219,6 +156,16 @@ impl WasmConnector {
         };
         let granted = manifest.capabilities.intersect(grants);
         let label: Arc<str> = format!("{} {}", manifest.id, manifest.version).into();
+        let shared = Arc::new(Shared {
+            label: label.clone(),
+            id: manifest.id.clone(),
+            version: manifest.version.clone(),
+            declared: manifest.capabilities.clone(),
+            granted: granted.clone(),
+            services: Services::default(),
+            max_log_lines: config.max_log_lines,
+            max_io: config.max_output,
+        });
         let mut connector = WasmConnector {
             host,
             pre,
@@ -233,7 +180,10 @@ impl WasmConnector {
             granted,
             limits,
             label,
+            shared,
             breaker: Mutex::new(BreakerState::default()),
+            policy: InstancePolicy::Fresh,
+            warm: Mutex::new(Vec::new()),
         };
 
         // The smoke check: a first call, and the plugin must be who the manifest says.
@@ -243,7 +193,7 @@ impl WasmConnector {
             reason,
         };
         let json = connector
-            .call("info", 0, |g, s| g.call_info(s))
+            .call("info", None, 0, |g, s| g.call_info(s))
             .map_err(|e| invalid(e.cause.to_string(), &connector.manifest))?;
         let mut info: ConnectorInfo = connector
             .json_out(&json)
@@ -261,6 +211,34 @@ impl WasmConnector {
         info.egress_hosts = connector.granted.egress_hosts.clone();
         connector.info = info;
         Ok(connector)
+    }
+
+    /// Lends the plugin's gated imports the embedder's secret store (`hmac`) and HTTP
+    /// client (`http`). They serve only what the plugin declares and the operator granted.
+    pub fn with_services(mut self, services: Services) -> Self {
+        let mut shared = (*self.shared).clone();
+        shared.services = services;
+        self.shared = Arc::new(shared);
+        self.lock_warm().clear();
+        self
+    }
+
+    /// Sets how calls get their instance (default [`InstancePolicy::Fresh`]; read
+    /// [`InstancePolicy::Warm`]'s isolation trade-off before opting in).
+    pub fn with_instance_policy(mut self, policy: InstancePolicy) -> Self {
+        self.policy = policy;
+        self.lock_warm().clear();
+        self
+    }
+
+    /// How calls get their instance.
+    pub fn instance_policy(&self) -> InstancePolicy {
+        self.policy
+    }
+
+    /// The `switchboard:connector` world version the component was built against.
+    pub fn world(&self) -> &'static str {
+        self.pre.world()
     }
 
     /// The manifest it was loaded from.
@@ -298,12 +276,38 @@ impl WasmConnector {
         }
     }
 
-    /// Runs one export in a fresh instance under the plugin's limits.
+    fn lock_warm(&self) -> std::sync::MutexGuard<'_, Vec<Live>> {
+        self.warm.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new store and instance under the plugin's limits.
+    fn instantiate(&self) -> Result<Live, (Store<HostState>, wasmtime::Error)> {
+        let mut store = Store::new(
+            &self.host.engine,
+            HostState::new(self.shared.clone(), self.limits.memory),
+        );
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(self.limits.deadline_ticks);
+        match self.pre.instantiate(&mut store) {
+            Ok(instance) => Ok(Live {
+                store,
+                instance,
+                calls: 0,
+            }),
+            Err(e) => Err((store, e)),
+        }
+    }
+
+    /// Runs one export under the plugin's limits, in a fresh instance or, with
+    /// [`InstancePolicy::Warm`], a reused one. `channel` is the call's channel (for `hmac`
+    /// and channel credentials on `http`).
     fn call<R>(
         &self,
         export: &'static str,
+        channel: Option<&str>,
         input_len: usize,
-        f: impl FnOnce(&Bindings, &mut Store<HostState>) -> wasmtime::Result<R>,
+        f: impl FnOnce(Guest<'_>, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
         self.admit(export)?;
         if input_len > self.limits.max_input {
@@ -312,51 +316,81 @@ impl WasmConnector {
                 FailureCause::InputTooLarge(input_len, self.limits.max_input),
             ));
         }
-        let mut store = Store::new(
-            &self.host.engine,
-            HostState {
-                limiter: Limiter {
-                    cap: self.limits.memory,
-                    hit: false,
-                },
-                plugin: self.label.clone(),
-                log_lines: 0,
-                max_log_lines: self.host.config.max_log_lines,
-                panic: None,
-            },
-        );
-        store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(self.limits.deadline_ticks);
-        store.epoch_deadline_trap();
-        let result = match self.pre.instantiate(&mut store) {
-            Ok(instance) => f(instance.switchboard_connector_plugin(), &mut store),
-            Err(e) if store.data().limiter.hit => Err(e),
-            Err(e) => {
-                return Err(self.error(export, FailureCause::Instantiate(format!("{e:#}"))));
-            }
+        let reused = match self.policy {
+            InstancePolicy::Fresh => None,
+            InstancePolicy::Warm { .. } => self.lock_warm().pop(),
         };
+        let mut live = match reused {
+            Some(live) => live,
+            None => match self.instantiate() {
+                Ok(live) => live,
+                Err((store, e)) => {
+                    if store.data().limiter.hit {
+                        return Err(self.trapped(export, &store, &e));
+                    }
+                    return Err(self.error(export, FailureCause::Instantiate(format!("{e:#}"))));
+                }
+            },
+        };
+        live.store.data_mut().begin(channel, self.limits.deadline);
+        live.store.set_epoch_deadline(self.limits.deadline_ticks);
+        live.calls += 1;
+        let result = f(live.instance.guest(), &mut live.store);
         match result {
             Ok(value) => {
                 self.record(false);
-                Ok(value)
+                let denied = live.store.data_mut().denied.take();
+                self.release(live);
+                match denied {
+                    // Not a trap: the plugin asked for something it may not have; the call
+                    // fails whatever the plugin made of the refusal.
+                    Some(what) => Err(self.error(export, FailureCause::Denied(what))),
+                    None => Ok(value),
+                }
             }
             Err(e) => {
-                let state = store.data();
-                let cause = if state.limiter.hit {
-                    FailureCause::MemoryCap(self.limits.memory)
-                } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
-                    FailureCause::Deadline(self.limits.deadline)
-                } else if let Some(panic) = &state.panic {
-                    FailureCause::Panic(panic.clone())
-                } else {
-                    FailureCause::Trap(format!("{e:#}"))
-                };
+                let err = self.trapped(export, &live.store, &e);
                 self.record(true);
-                let err = self.error(export, cause);
                 tracing::warn!(plugin = &*self.label, error = %err, "plugin call failed");
+                // A trapped instance cannot be entered again: dropped here.
                 Err(err)
             }
         }
+    }
+
+    /// Puts a healthy instance back in the warm pool, or drops it.
+    fn release(&self, live: Live) {
+        if let InstancePolicy::Warm {
+            max_idle,
+            max_calls,
+        } = self.policy
+            && live.calls < max_calls
+        {
+            let mut idle = self.lock_warm();
+            if idle.len() < usize::from(max_idle) {
+                idle.push(live);
+            }
+        }
+    }
+
+    /// The cause of a failed call, from the store's record of it.
+    fn trapped(
+        &self,
+        export: &'static str,
+        store: &Store<HostState>,
+        e: &wasmtime::Error,
+    ) -> PluginError {
+        let state = store.data();
+        let cause = if state.limiter.hit {
+            FailureCause::MemoryCap(self.limits.memory)
+        } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+            FailureCause::Deadline(self.limits.deadline)
+        } else if let Some(panic) = &state.panic {
+            FailureCause::Panic(panic.clone())
+        } else {
+            FailureCause::Trap(format!("{e:#}"))
+        };
+        self.error(export, cause)
     }
 
     fn admit(&self, export: &'static str) -> Result<(), PluginError> {
@@ -530,7 +564,7 @@ impl WasmConnector {
     /// Creates a fresh instance under the plugin's limits and drops it: the fixed cost every
     /// call pays (for benchmarks and health checks).
     pub fn instantiate_only(&self) -> Result<(), PluginError> {
-        self.call("instantiate", 0, |_, _| Ok(()))
+        self.call("instantiate", None, 0, |_, _| Ok(()))
     }
 
     /// Calls `route` with `req` `times` times on one instance and returns the time the calls
@@ -542,7 +576,7 @@ impl WasmConnector {
         times: u64,
     ) -> Result<Duration, PluginError> {
         let wreq = webhook_out(req);
-        self.call("route", req.body.len(), |g, s| {
+        self.call("route", None, req.body.len(), |g, s| {
             let start = Instant::now();
             let ticks = self.limits.deadline_ticks;
             for i in 0..times {
@@ -570,7 +604,7 @@ impl WasmConnector {
         const EXPORT: &str = "parse-webhook";
         let wctx = context_out(ctx);
         let wreq = webhook_out(req);
-        let elapsed = self.call(EXPORT, req.body.len(), |g, s| {
+        let elapsed = self.call(EXPORT, Some(&ctx.channel_id), req.body.len(), |g, s| {
             let ticks = self.limits.deadline_ticks;
             let once = |s: &mut Store<HostState>| -> wasmtime::Result<()> {
                 let json = g
@@ -603,9 +637,12 @@ impl WasmConnector {
         const EXPORT: &str = "webhook-auth";
         let wctx = context_out(ctx);
         let json = self
-            .call(EXPORT, wctx.settings.len(), |g, s| {
-                g.call_webhook_auth(s, &wctx)
-            })
+            .call(
+                EXPORT,
+                Some(&ctx.channel_id),
+                wctx.settings.len(),
+                |g, s| g.call_webhook_auth(s, &wctx),
+            )
             .map_err(CallError::Plugin)?
             .map_err(|e| CallError::Connector(error_in(e)))?;
         self.check_webhook_auth(&json)
@@ -620,9 +657,12 @@ impl WasmConnector {
         const EXPORT: &str = "outbound-auth";
         let wctx = context_out(ctx);
         let json = self
-            .call(EXPORT, wctx.settings.len(), |g, s| {
-                g.call_outbound_auth(s, &wctx)
-            })
+            .call(
+                EXPORT,
+                Some(&ctx.channel_id),
+                wctx.settings.len(),
+                |g, s| g.call_outbound_auth(s, &wctx),
+            )
             .map_err(CallError::Plugin)?
             .map_err(|e| CallError::Connector(error_in(e)))?;
         self.check_outbound_auth(&json)
@@ -633,7 +673,7 @@ impl WasmConnector {
     pub fn call_route(&self, req: &WebhookRequest) -> Result<Option<ChannelKey>, PluginError> {
         const EXPORT: &str = "route";
         let wreq = webhook_out(req);
-        let key = self.call(EXPORT, req.body.len() + req.url.len(), |g, s| {
+        let key = self.call(EXPORT, None, req.body.len() + req.url.len(), |g, s| {
             g.call_route(s, &wreq)
         })?;
         if let Some(key) = &key {
@@ -654,7 +694,9 @@ impl WasmConnector {
         let wreq = webhook_out(req);
         let input = req.body.len() + req.url.len() + wctx.settings.len();
         let json = self
-            .call(EXPORT, input, |g, s| g.call_parse_webhook(s, &wctx, &wreq))
+            .call(EXPORT, Some(&ctx.channel_id), input, |g, s| {
+                g.call_parse_webhook(s, &wctx, &wreq)
+            })
             .map_err(CallError::Plugin)?
             .map_err(|e| CallError::Connector(error_in(e)))?;
         self.json_out(&json)
@@ -671,9 +713,12 @@ impl WasmConnector {
         let wctx = context_out(ctx);
         let wmsg = to_json(msg);
         let req = self
-            .call(EXPORT, wmsg.len() + wctx.settings.len(), |g, s| {
-                g.call_build_send(s, &wctx, &wmsg)
-            })
+            .call(
+                EXPORT,
+                Some(&ctx.channel_id),
+                wmsg.len() + wctx.settings.len(),
+                |g, s| g.call_build_send(s, &wctx, &wmsg),
+            )
             .map_err(CallError::Plugin)?
             .map_err(|e| CallError::Connector(error_in(e)))?;
         self.request_out(req)
@@ -693,7 +738,7 @@ impl WasmConnector {
         let wresp = response_out(resp);
         let input = wmsg.len() + resp.body.len() + wctx.settings.len();
         let json = self
-            .call(EXPORT, input, |g, s| {
+            .call(EXPORT, Some(&ctx.channel_id), input, |g, s| {
                 g.call_parse_send_response(s, &wctx, &wmsg, &wresp)
             })
             .map_err(CallError::Plugin)?
@@ -724,7 +769,7 @@ impl WasmConnector {
         let wprev = previous.map(response_out);
         let input = wctx.settings.len() + previous.map_or(0, |r| r.body.len());
         let step = self
-            .call(EXPORT, input, |g, s| {
+            .call(EXPORT, Some(&ctx.channel_id), input, |g, s| {
                 g.call_media_step(s, &wctx, &wsource, wprev.as_ref())
             })
             .map_err(CallError::Plugin)?
@@ -810,7 +855,7 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
-fn method_in(m: wit::Method) -> Method {
+pub(crate) fn method_in(m: wit::Method) -> Method {
     match m {
         wit::Method::Get => Method::Get,
         wit::Method::Post => Method::Post,

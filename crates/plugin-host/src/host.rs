@@ -10,11 +10,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::bindings::{self, ConnectorPre};
-use crate::connector::{HostState, WasmConnector};
+use crate::bindings::{self, Pre};
+use crate::connector::WasmConnector;
+use crate::imports::HostState;
 use crate::manifest::{Capabilities, Manifest};
 use crate::{LoadError, SUPPORTED_WORLDS};
 
@@ -215,8 +216,7 @@ impl PluginHost {
         };
 
         let mut linker = Linker::new(&engine);
-        bindings::Connector::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
-            .map_err(|e| invalid(format!("linker: {e}")))?;
+        bindings::add_to_linker(&mut linker).map_err(|e| invalid(format!("linker: {e}")))?;
 
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -320,7 +320,7 @@ impl PluginHost {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| invalid(format!("linking: {e:#}")))?;
-        let pre = ConnectorPre::new(pre).map_err(|e| LoadError::MissingExport {
+        let pre = Pre::new(&manifest.world, pre).map_err(|e| LoadError::MissingExport {
             id: id.clone(),
             version: version.clone(),
             what: format!("{e:#}"),
@@ -418,9 +418,15 @@ fn check_world(manifest: &Manifest, bytes: &[u8]) -> Result<(), LoadError> {
             manifest.world
         )));
     }
+    // 0.2.0 added the gated imports; 0.1.0 has only the always-available ones.
+    let imports: &[&str] = if world_version == "0.1.0" {
+        &["log", "clock", "random", "types"]
+    } else {
+        &["log", "clock", "random", "types", "http", "hmac"]
+    };
     for key in world.imports.keys() {
         let name = interface_name(key);
-        let known = ["log", "clock", "random", "types"].iter().any(|i| {
+        let known = imports.iter().any(|i| {
             name.strip_prefix("switchboard:connector/")
                 .and_then(|rest| rest.strip_prefix(i))
                 .is_some_and(|v| v.is_empty() || v.starts_with('@'))

@@ -36,20 +36,22 @@ pub mod build;
 mod connector;
 mod error;
 mod host;
+mod imports;
 pub mod manifest;
 mod registry;
 
-pub use connector::{PluginHealth, WasmConnector};
+pub use connector::{InstancePolicy, PluginHealth, WasmConnector};
 pub use error::{CallError, FailureCause, LoadError, PluginError};
 pub use host::{EffectiveLimits, HostConfig, PluginHost};
+pub use imports::{HttpCall, HttpFailure, PluginHttp, PluginSecrets, Services};
 pub use manifest::{Capabilities, Limits, Manifest};
 pub use registry::PluginRegistry;
 
 /// The `switchboard:connector` world versions this host links.
-pub const SUPPORTED_WORLDS: &[&str] = &["0.1.0"];
+pub const SUPPORTED_WORLDS: &[&str] = &["0.1.0", "0.2.0"];
 
 /// The world version new plugins are built against.
-pub const CURRENT_WORLD: &str = "0.1.0";
+pub const CURRENT_WORLD: &str = "0.2.0";
 
 /// The WIT of the current world, as plugins and tools need it.
 pub const WORLD_WIT: &str = include_str!("../../../wit/connector.wit");
@@ -84,8 +86,10 @@ mod tests {
     #[test]
     fn world_versions() {
         assert!(world_supported("0.1.0"));
+        assert!(world_supported("0.2.0"));
         assert!(!world_supported("0.1.1"));
-        assert!(!world_supported("0.2.0"));
+        assert!(!world_supported("0.2.1"));
+        assert!(!world_supported("0.3.0"));
         assert!(!world_supported("9.0.0"));
         assert!(!world_supported("0.1"));
         assert!(!world_supported("0.1.0-rc1"));

@@ -1,6 +1,6 @@
 //! The guest side of Switchboard plugins: one macro, [`export_connector!`], turns any type
 //! implementing [`switchboard_core::Connector`] into a WebAssembly component of the
-//! `switchboard:connector@0.1.0` world (`wit/connector.wit`).
+//! `switchboard:connector@0.2.0` world (`wit/connector.wit`).
 //!
 //! Invariant: the connector's own code is unchanged. The same pure-Rust connector compiles
 //! natively and as a plugin; this crate only converts between the core types and the world's
@@ -14,6 +14,14 @@
 //! // or, with a constructor instead of `Default`:
 //! switchboard_plugin_sdk::export_connector!(my_provider::MyConnector = my_provider::MyConnector::new("x"));
 //! ```
+//!
+//! Host capabilities: [`log`], [`now`] and [`fill_random`] always work; [`hmac`] (a MAC with
+//! a secret the plugin names but never reads) and [`http_send`] (a request through the host)
+//! work only when the manifest declares them and the operator grants them — otherwise they
+//! return [`HostError::Denied`] and the host fails the call naming what was denied. Connectors
+//! are sans-IO: return requests from `build_send`/`media_step` wherever the contract can
+//! express them, and keep [`http_send`] for what it cannot (a token exchange or an upload
+//! whose answer the plugin needs before it can answer itself).
 //!
 //! Build it with `switchboard_plugin_host::build::build_plugin` (cargo for
 //! `wasm32-unknown-unknown` by whichever route the machine offers, then `wit-component` makes
@@ -34,10 +42,10 @@ pub mod __private {
     //! Used by the expansion of [`export_connector!`](crate::export_connector); not public API.
     pub use wit_bindgen;
 
-    /// The bindings of the `switchboard:connector@0.1.0` world.
+    /// The bindings of the `switchboard:connector@0.2.0` world.
     pub mod bindings {
         wit_bindgen::generate!({
-            path: "../../wit",
+            path: "../../wit/connector.wit",
             world: "connector",
             pub_export_macro: true,
             export_macro_name: "__export_world",
@@ -49,7 +57,9 @@ pub mod __private {
 }
 
 use __private::bindings::exports::switchboard::connector::plugin as wit_plugin;
-use __private::bindings::switchboard::connector::{clock, log as wit_log, random, types as wit};
+use __private::bindings::switchboard::connector::{
+    clock, hmac as wit_hmac, http as wit_http, log as wit_log, random, types as wit,
+};
 
 /// Exports a connector type as the plugin's component.
 ///
@@ -189,6 +199,120 @@ pub fn fill_random(buf: &mut [u8]) {
     {
         let _ = (random::fill, buf);
         panic!("switchboard_plugin_sdk::fill_random is only available inside a plugin");
+    }
+}
+
+/// Why a gated host capability ([`hmac`], [`http_send`]) did not do what was asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HostError {
+    /// Not declared in the manifest and granted by the operator (the message says what).
+    /// Nothing was sent, no secret was read, and the host fails the current call with this
+    /// denial whatever the plugin returns.
+    Denied(String),
+    /// Granted, but the host cannot serve it (no client or secret configured, the secret is
+    /// not set for this channel, no channel in this call, a limit); also outside a plugin.
+    Unavailable(String),
+    /// The request went out, or may have, and failed.
+    Failed(String),
+}
+
+impl std::fmt::Display for HostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HostError::Denied(m) => write!(f, "denied: {m}"),
+            HostError::Unavailable(m) => write!(f, "unavailable: {m}"),
+            HostError::Failed(m) => write!(f, "failed: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for HostError {}
+
+impl From<HostError> for ConnectorError {
+    /// A host capability that did not work is a configuration problem of the channel or the
+    /// grants: [`ConnectorError::Config`] with the field `host capability`.
+    fn from(e: HostError) -> Self {
+        ConnectorError::config("host capability", e.to_string())
+    }
+}
+
+/// An HMAC hash function, for [`hmac`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HmacAlgorithm {
+    /// HMAC-SHA1.
+    Sha1,
+    /// HMAC-SHA256.
+    Sha256,
+    /// HMAC-SHA512.
+    Sha512,
+}
+
+/// Which credentials the host adds to a request sent with [`http_send`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestAuth {
+    /// None: the request goes as built.
+    None,
+    /// The channel's outbound auth scheme, injected by the host's transport.
+    Channel,
+}
+
+#[cfg(target_arch = "wasm32")]
+fn host_error_in(e: wit::HostError) -> HostError {
+    match e {
+        wit::HostError::Denied(m) => HostError::Denied(m),
+        wit::HostError::Unavailable(m) => HostError::Unavailable(m),
+        wit::HostError::Failed(m) => HostError::Failed(m),
+    }
+}
+
+/// The MAC of `data` keyed with the current channel's secret `secret_name`, computed by the
+/// host: the plugin never sees the secret. The name must be declared in `plugin.toml`
+/// (`capabilities.secrets`) and granted. Outside wasm32: [`HostError::Unavailable`].
+pub fn hmac(
+    secret_name: &str,
+    algorithm: HmacAlgorithm,
+    data: &[u8],
+) -> Result<Vec<u8>, HostError> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let algorithm = match algorithm {
+            HmacAlgorithm::Sha1 => wit::HmacAlgorithm::Sha1,
+            HmacAlgorithm::Sha256 => wit::HmacAlgorithm::Sha256,
+            HmacAlgorithm::Sha512 => wit::HmacAlgorithm::Sha512,
+        };
+        wit_hmac::sign(secret_name, algorithm, data).map_err(host_error_in)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = (wit_hmac::sign, secret_name, algorithm, data);
+        Err(HostError::Unavailable(
+            "hmac is only available inside a plugin".into(),
+        ))
+    }
+}
+
+/// Sends `req` through the host and returns the response (any status). Needs `http = true`
+/// in `plugin.toml`, granted, and the URL's host among the declared and granted egress hosts;
+/// the call's remaining deadline is the timeout. For I/O the sans-IO contract cannot express
+/// only (see the crate docs). Outside wasm32: [`HostError::Unavailable`].
+pub fn http_send(req: &HttpRequest, auth: RequestAuth) -> Result<HttpResponse, HostError> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let auth = match auth {
+            RequestAuth::None => wit::RequestAuth::None,
+            RequestAuth::Channel => wit::RequestAuth::Channel,
+        };
+        wit_http::send(&request_out(req.clone()), auth)
+            .map(response_in)
+            .map_err(host_error_in)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = (wit_http::send, req, auth);
+        Err(HostError::Unavailable(
+            "http is only available inside a plugin".into(),
+        ))
     }
 }
 

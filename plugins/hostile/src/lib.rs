@@ -1,8 +1,12 @@
 //! A misbehaving connector for the plugin host's tests. Its `parse-webhook` does what the body
 //! says: `loop` spins forever, `bomb` allocates until the memory cap, `huge` returns 5 MiB,
 //! `panic` panics, `log` floods the log, `clock`/`random` answer with the host's time or
-//! random bytes; anything else parses fine. `build-send` of a message keyed `evil` targets a
-//! host that is not granted; a channel called `greedy` names a secret that is not granted.
+//! random bytes; `hmac:SECRET:DATA` signs DATA with the channel's secret SECRET (HMAC-SHA256,
+//! hex); `http:URL` GETs URL through the host; `http-swallow:URL` does too but ignores any
+//! error and answers `swallowed`; `count` answers how many `count` calls this instance has
+//! served (1 in a fresh instance); anything else parses fine. `build-send` of a message keyed
+//! `evil` targets a host that is not granted; a channel called `greedy` names a secret that is
+//! not granted.
 
 use switchboard_core::outbound_auth::OutboundAuth;
 use switchboard_core::webhook_auth::WebhookAuth;
@@ -12,7 +16,9 @@ use switchboard_core::{
     ProviderError, SecretName, SendReceipt, WebhookOutcome, WebhookReply, WebhookRequest,
     WindowPolicy,
 };
-use switchboard_plugin_sdk::{Level, fill_random, log, now};
+use switchboard_plugin_sdk::{
+    HmacAlgorithm, Level, RequestAuth, fill_random, hmac, http_send, log, now,
+};
 
 /// The hostile connector.
 pub struct Hostile {
@@ -100,7 +106,32 @@ impl Connector for Hostile {
                 fill_random(&mut buf);
                 Ok(reply(buf.iter().map(|b| format!("{b:02x}")).collect()))
             }
+            b"count" => {
+                static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                Ok(reply(n.to_string()))
+            }
             b"malformed" => Err(ConnectorError::malformed("the body says so")),
+            body if body.starts_with(b"hmac:") => {
+                let text = String::from_utf8_lossy(&body[5..]).into_owned();
+                let (secret, data) = text.split_once(':').unwrap_or((&text, ""));
+                let mac = hmac(secret, HmacAlgorithm::Sha256, data.as_bytes())?;
+                Ok(reply(mac.iter().map(|b| format!("{b:02x}")).collect()))
+            }
+            body if body.starts_with(b"http:") => {
+                let url = String::from_utf8_lossy(&body[5..]).into_owned();
+                let resp = http_send(&HttpRequest::new(Method::Get, url), RequestAuth::None)?;
+                Ok(reply(format!(
+                    "{} {}",
+                    resp.status,
+                    String::from_utf8_lossy(&resp.body)
+                )))
+            }
+            body if body.starts_with(b"http-swallow:") => {
+                let url = String::from_utf8_lossy(&body[13..]).into_owned();
+                let _ = http_send(&HttpRequest::new(Method::Get, url), RequestAuth::None);
+                Ok(reply("swallowed".into()))
+            }
             _ => Ok(reply("ok".into())),
         }
     }
