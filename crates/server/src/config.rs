@@ -82,7 +82,9 @@ impl Default for WorkersConfig {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct StoreConfig {
-    /// `sqlite://PATH`; default `sqlite://{data_dir}/switchboard.db`.
+    /// `sqlite://PATH` or `postgres://USER@HOST/DB` (libpq parameters, e.g.
+    /// `?sslmode=verify-full`, `&options[search_path]=SCHEMA`); default
+    /// `sqlite://{data_dir}/switchboard.db`.
     #[serde(default)]
     pub(crate) url: Option<String>,
     /// SQLite commit durability: `full` (default) or `normal`.
@@ -279,10 +281,11 @@ impl Config {
                 String::new()
             }
         };
-        if !store_url.is_empty() && !store_url.starts_with("sqlite:") {
+        let known = ["sqlite:", "postgres://", "postgresql://"];
+        if !store_url.is_empty() && !known.iter().any(|scheme| store_url.starts_with(scheme)) {
             push(
                 "store.url".into(),
-                "only `sqlite://PATH` is supported in this version".into(),
+                "expected `sqlite://PATH` or `postgres://USER@HOST/DATABASE`".into(),
             );
         }
         if self.limits.max_body_bytes == 0 {

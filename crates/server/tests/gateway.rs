@@ -1,6 +1,7 @@
 //! End to end: the real `switchboard serve` binary on a free loopback port with a temporary
 //! data directory; signed Twilio and Meta webhooks as the providers send them; the Twilio API
-//! played by wiremock; the store read back from the same SQLite file.
+//! played by wiremock; the store read back from the same SQLite file (and, for the core flows,
+//! from a PostgreSQL schema when `SWITCHBOARD_TEST_DATABASE_URL` is set).
 
 #![allow(
     clippy::unwrap_used,
@@ -674,4 +675,119 @@ async fn concurrent_duplicate_deliveries_store_one_message() {
     assert_eq!(copies, 1);
     let counts = store.counts().await.unwrap();
     assert_eq!((counts.events, counts.dedupe_keys), (1, 1));
+}
+
+// ---- The core flows on PostgreSQL (when SWITCHBOARD_TEST_DATABASE_URL names a database) ----
+
+/// A config like [`config`] whose `[store] url` is a fresh schema of the test database, the
+/// schema (dropped with it) and the store read back through `switchboard_store::open`; `None`
+/// (the test then says it did not run) without a database.
+async fn on_postgres(
+    dir: &Path,
+    api: &str,
+) -> Option<(
+    PathBuf,
+    switchboard_store::suite::TestSchema,
+    Arc<dyn Store>,
+)> {
+    let Some(base) = std::env::var("SWITCHBOARD_TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+    else {
+        println!("not run: SWITCHBOARD_TEST_DATABASE_URL is not set");
+        return None;
+    };
+    let schema = switchboard_store::suite::TestSchema::create(&base)
+        .await
+        .unwrap();
+    let path = config(dir, api, 64 * 1024);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!("\n[store]\nurl = \"{}\"\n", schema.url()));
+    std::fs::write(&path, text).unwrap();
+    let store = switchboard_store::open(schema.url(), SqliteOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(store.backend(), "postgres");
+    Some((path, schema, store))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_webhook_is_stored_once_and_routed_to_a_reply() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = twilio_api().await;
+    let Some((config, _schema, store)) = on_postgres(dir.path(), &api.uri()).await else {
+        return;
+    };
+    let gateway = start(dir.path(), &config);
+    let body = twilio_inbound("SMpg0001", "+14017122661", "hello");
+    for _ in 0..3 {
+        assert_eq!(post_twilio(gateway.addr, &body, None).await.0, 200);
+    }
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.events, counts.dedupe_keys), (1, 1), "stored once");
+    eventually("the greeting was sent and recorded", || async {
+        let jobs = store.outbox_jobs().await.unwrap();
+        !jobs.is_empty() && jobs.iter().all(|j| j.state == OutboxState::Sent)
+    })
+    .await;
+    let requests = api.received_requests().await.unwrap();
+    let sent = String::from_utf8_lossy(&requests[0].body).into_owned();
+    assert!(sent.contains("Hello+from+the+gateway"), "{sent}");
+    let messages = store.messages("twilio-main").await.unwrap();
+    assert_eq!(messages.iter().filter(|m| m.direction == "in").count(), 1);
+    assert!(
+        messages
+            .iter()
+            .filter(|m| m.direction == "out")
+            .all(|m| m.provider_message_id.is_some())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_acknowledged_webhooks_survive_sigkill_and_sends_resume() {
+    const N: usize = 10;
+    let dir = tempfile::tempdir().unwrap();
+    let api = twilio_api().await;
+    let Some((config, _schema, store)) = on_postgres(dir.path(), &api.uri()).await else {
+        return;
+    };
+    let bodies: Vec<String> = (0..N)
+        .map(|i| twilio_inbound(&format!("SMpgkill{i:04}"), &format!("+1555100{i:04}"), "hi"))
+        .collect();
+    let mut first = start(dir.path(), &config);
+    for body in &bodies {
+        assert_eq!(post_twilio(first.addr, body, None).await.0, 200);
+    }
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    drop(first);
+
+    let second = start(dir.path(), &config);
+    assert_eq!(store.counts().await.unwrap().events as usize, N, "all kept");
+    for body in bodies.iter().take(3) {
+        assert_eq!(post_twilio(second.addr, body, None).await.0, 200);
+    }
+    assert_eq!(
+        store.counts().await.unwrap().events as usize,
+        N,
+        "once each"
+    );
+    eventually("routing drained and the outbox settled", || async {
+        let c = store.counts().await.unwrap();
+        let jobs = store.outbox_jobs().await.unwrap();
+        c.routing_jobs == 0
+            && jobs.len() >= N
+            && jobs
+                .iter()
+                .all(|j| matches!(j.state, OutboxState::Sent | OutboxState::Unknown))
+    })
+    .await;
+    let jobs = store.outbox_jobs().await.unwrap();
+    let sent = jobs.iter().filter(|j| j.state == OutboxState::Sent).count();
+    let received = api.received_requests().await.unwrap().len();
+    assert!(
+        received >= sent && received <= jobs.len(),
+        "no job sent twice: {received} requests for {sent} sent of {}",
+        jobs.len()
+    );
 }
