@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use switchboard_conformance::fixture::SecretRef;
 use switchboard_core::{ChannelContext, Connector, ConnectorError, SecretName, Secrets};
+use switchboard_plugin_host::Capabilities;
 use switchboard_routing::RoutingConfig;
 use switchboard_store::Synchronous;
 
@@ -53,6 +54,60 @@ pub(crate) struct Config {
     /// Background workers.
     #[serde(default)]
     pub(crate) workers: WorkersConfig,
+    /// Where plugins are loaded from (one subdirectory per plugin: `plugin.toml` and its
+    /// component); default `{data_dir}/plugins`.
+    #[serde(default)]
+    pub(crate) plugins_dir: Option<PathBuf>,
+    /// How often the plugins directory is checked for changes, seconds (default 2; 0: not
+    /// watched).
+    #[serde(default)]
+    pub(crate) plugins_watch_secs: Option<u64>,
+    /// `[[plugins]]`: the capabilities granted to each plugin.
+    #[serde(default)]
+    pub(crate) plugins: Vec<PluginConfig>,
+}
+
+/// `[[plugins]]`: what the operator grants one plugin (it gets declared ∧ granted).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PluginConfig {
+    /// The plugin id (its manifest's `id`); channels name it as their `connector`.
+    pub(crate) id: String,
+    /// `{ egress_hosts = [...], secrets = [...], http = false }`; nothing when absent.
+    #[serde(default)]
+    pub(crate) grant: Capabilities,
+}
+
+/// The default interval between two checks of the plugins directory.
+pub(crate) const DEFAULT_PLUGINS_WATCH_SECS: u64 = 2;
+
+/// The plugins part of the checked configuration.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PluginsSettings {
+    /// The plugins directory (`None`: no `plugins_dir` and no `data_dir`, plugins are off).
+    pub(crate) dir: Option<PathBuf>,
+    /// The watch interval (`None`: not watched).
+    pub(crate) watch: Option<std::time::Duration>,
+    /// Grants by plugin id.
+    pub(crate) grants: BTreeMap<String, Capabilities>,
+}
+
+/// A channel whose connector is a plugin: built once the plugins are loaded
+/// ([`crate::gateway::plugins`]).
+#[derive(Clone, Debug)]
+pub(crate) struct PluginChannel {
+    /// Its index in `[[channels]]`, for problems.
+    pub(crate) index: usize,
+    /// The channel id.
+    pub(crate) id: String,
+    /// The plugin id.
+    pub(crate) plugin: String,
+    /// Settings.
+    pub(crate) ctx: ChannelContext,
+    /// Secrets.
+    pub(crate) secrets: Secrets,
+    /// For shared endpoints.
+    pub(crate) route_key: Option<String>,
 }
 
 /// `[workers]`.
@@ -117,7 +172,8 @@ impl Default for Limits {
 pub(crate) struct ChannelConfig {
     /// The channel id: `/webhooks/{id}` and the routing account id.
     pub(crate) id: String,
-    /// A built-in connector id (`twilio`, `meta-whatsapp`, `meta-messenger`).
+    /// A built-in connector id (`twilio`, `meta-whatsapp`, `meta-messenger`) or a
+    /// `[[plugins]]` id.
     pub(crate) connector: String,
     /// Non-secret settings for the connector.
     #[serde(default)]
@@ -181,7 +237,9 @@ pub(crate) struct TransportConfig {
 /// One configuration problem.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Problem {
+    /// The field path (`channels[1].connector`).
     pub(crate) field: String,
+    /// What is wrong.
     pub(crate) reason: String,
 }
 
@@ -209,6 +267,44 @@ pub(crate) struct Channel {
     pub(crate) ctx: ChannelContext,
     pub(crate) secrets: Secrets,
     pub(crate) route_key: Option<String>,
+    /// For a channel on a plugin: the same connector as `connector`, which resolves the
+    /// plugin's current version at each call ([`Channel::current`]).
+    pub(crate) plugin: Option<Arc<crate::gateway::plugins::PluginConnector>>,
+}
+
+impl Channel {
+    /// The connector for one request or send, taken once and used throughout it: a plugin
+    /// channel's current version (so a reload in between neither mixes two versions in one
+    /// request nor stops the one in flight), or the built-in connector. An unloaded plugin
+    /// gives `connector`, whose every call then fails naming the plugin.
+    pub(crate) fn current(&self) -> Arc<dyn Connector> {
+        match self.plugin.as_ref().and_then(|p| p.current()) {
+            Some(version) => version,
+            None => self.connector.clone(),
+        }
+    }
+}
+
+/// The problems `webhook_auth` and `outbound_auth` find in a channel's settings, by field
+/// (`at` makes a field path from a name).
+pub(crate) fn settings_problems(
+    connector: &dyn Connector,
+    ctx: &ChannelContext,
+    at: &dyn Fn(&str) -> String,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let checks = [
+        connector.webhook_auth(ctx).err(),
+        connector.outbound_auth(ctx).err(),
+    ];
+    for e in checks.into_iter().flatten() {
+        let (field, reason) = match e {
+            ConnectorError::Config { field, reason } => (at(&format!("settings.{field}")), reason),
+            other => (at("settings"), other.to_string()),
+        };
+        problems.push(Problem { field, reason });
+    }
+    problems
 }
 
 /// The checked configuration.
@@ -225,6 +321,10 @@ pub(crate) struct Resolved {
     pub(crate) api_tokens: Vec<ResolvedToken>,
     pub(crate) transport: TransportConfig,
     pub(crate) workers: WorkersConfig,
+    /// The plugins directory, watching and grants.
+    pub(crate) plugins: PluginsSettings,
+    /// Channels on plugins, built once the plugins are loaded.
+    pub(crate) plugin_channels: Vec<PluginChannel>,
 }
 
 impl Config {
@@ -298,6 +398,10 @@ impl Config {
             );
         }
 
+        let plugins = self.resolve_plugins(data_dir.as_deref(), &mut push);
+        let plugin_ids: std::collections::BTreeSet<&str> =
+            plugins.grants.keys().map(String::as_str).collect();
+        let mut plugin_channels = Vec::new();
         let mut channels = HashMap::new();
         let mut seen = HashSet::new();
         for (i, ch) in self.channels.iter().enumerate() {
@@ -315,18 +419,26 @@ impl Config {
             } else if !seen.insert(ch.id.clone()) {
                 push(at("id"), format!("duplicate channel id `{}`", ch.id));
             }
-            let Some(connector) = switchboard_providers::builtin(&ch.connector) else {
+            let builtin = switchboard_providers::builtin(&ch.connector);
+            let is_plugin = builtin.is_none() && plugin_ids.contains(ch.connector.as_str());
+            if builtin.is_none() && !is_plugin {
                 let known: Vec<_> = switchboard_providers::builtin_ids().collect();
+                let plugins: Vec<&str> = plugin_ids.iter().copied().collect();
                 push(
                     at("connector"),
                     format!(
-                        "unknown connector `{}`; built in: {}",
+                        "unknown connector `{}`; built in: {}; plugins (`[[plugins]]` ids): {}",
                         ch.connector,
-                        known.join(", ")
+                        known.join(", "),
+                        if plugins.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            plugins.join(", ")
+                        }
                     ),
                 );
                 continue;
-            };
+            }
             let ctx = ChannelContext {
                 channel_id: ch.id.clone(),
                 settings: ch.settings.clone(),
@@ -340,17 +452,20 @@ impl Config {
                     Err(e) => push(at(&format!("secrets.{name}")), e.to_string()),
                 }
             }
-            let mut setting_problem = |e: ConnectorError| match e {
-                ConnectorError::Config { field, reason } => {
-                    push(at(&format!("settings.{field}")), reason)
-                }
-                other => push(at("settings"), other.to_string()),
+            let Some(connector) = builtin else {
+                // Checked against the plugin once it is loaded.
+                plugin_channels.push(PluginChannel {
+                    index: i,
+                    id: ch.id.clone(),
+                    plugin: ch.connector.clone(),
+                    ctx,
+                    secrets,
+                    route_key: ch.route_key.clone(),
+                });
+                continue;
             };
-            if let Err(e) = connector.webhook_auth(&ctx) {
-                setting_problem(e);
-            }
-            if let Err(e) = connector.outbound_auth(&ctx) {
-                setting_problem(e);
+            for p in settings_problems(connector.as_ref(), &ctx, &at) {
+                push(p.field, p.reason);
             }
             channels.insert(
                 ch.id.clone(),
@@ -361,6 +476,7 @@ impl Config {
                     ctx,
                     secrets,
                     route_key: ch.route_key.clone(),
+                    plugin: None,
                 }),
             );
         }
@@ -476,7 +592,63 @@ impl Config {
             api_tokens,
             transport: self.transport,
             workers: self.workers,
+            plugins,
+            plugin_channels,
         })
+    }
+
+    /// `plugins_dir`, `plugins_watch_secs` and `[[plugins]]`.
+    fn resolve_plugins(
+        &self,
+        data_dir: Option<&Path>,
+        push: &mut impl FnMut(String, String),
+    ) -> PluginsSettings {
+        let dir = self
+            .plugins_dir
+            .clone()
+            .or_else(|| data_dir.map(|d| d.join("plugins")));
+        let watch = match self
+            .plugins_watch_secs
+            .unwrap_or(DEFAULT_PLUGINS_WATCH_SECS)
+        {
+            0 => None,
+            secs => Some(std::time::Duration::from_secs(secs)),
+        };
+        let mut grants = BTreeMap::new();
+        for (i, plugin) in self.plugins.iter().enumerate() {
+            let at = |field: &str| format!("plugins[{i}].{field}");
+            if plugin.id.is_empty() {
+                push(at("id"), "must not be empty".into());
+                continue;
+            }
+            if switchboard_providers::builtin(&plugin.id).is_some() {
+                push(
+                    at("id"),
+                    format!(
+                        "`{}` is a built-in connector; a channel naming it gets the built-in",
+                        plugin.id
+                    ),
+                );
+            }
+            if grants
+                .insert(plugin.id.clone(), plugin.grant.clone())
+                .is_some()
+            {
+                push(at("id"), format!("duplicate plugin id `{}`", plugin.id));
+            }
+            for (j, host) in plugin.grant.egress_hosts.iter().enumerate() {
+                if let Err(e) = switchboard_transport::HostPattern::parse(host) {
+                    push(at(&format!("grant.egress_hosts[{j}]")), e.to_string());
+                }
+            }
+        }
+        if dir.is_none() && !grants.is_empty() {
+            push(
+                "plugins_dir".into(),
+                "give `plugins_dir` or `data_dir` to use `[[plugins]]`".into(),
+            );
+        }
+        PluginsSettings { dir, watch, grants }
     }
 }
 
@@ -592,6 +764,77 @@ mod tests {
         assert_eq!(roles, [&ApiRole::Agent("anna".into()), &ApiRole::Admin]);
         let debug = format!("{:?}", resolved.api_tokens);
         assert!(!debug.contains("sbt_0123"), "{debug}");
+    }
+
+    #[test]
+    fn plugins_are_granted_per_id_and_channels_may_name_them() {
+        let text = r#"
+            data_dir = "/tmp/x"
+            [[plugins]]
+            id = "vonage-messages"
+            grant = { egress_hosts = ["api.nexmo.com"], secrets = ["signature_secret"] }
+            [[plugins]]
+            id = "vonage-messages"
+            [[plugins]]
+            id = "twilio"
+            [[plugins]]
+            id = "bad-host"
+            grant = { egress_hosts = ["https://x/"] }
+            [[plugins]]
+            id = "typo"
+            grant = { egress = ["x"] }
+            [[channels]]
+            id = "v"
+            connector = "vonage-messages"
+            [[channels]]
+            id = "w"
+            connector = "not-configured"
+        "#;
+        let err = Config::parse(text).unwrap_err();
+        assert!(err.to_string().contains("egress"), "{err}");
+        let text = text.replace("grant = { egress = [\"x\"] }", "");
+        let problems = Config::parse(&text).unwrap().resolve().err().unwrap();
+        let fields: Vec<&str> = problems.0.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "plugins[1].id",
+                "plugins[2].id",
+                "plugins[3].grant.egress_hosts[0]",
+                "channels[1].connector",
+            ],
+            "{problems}"
+        );
+        assert!(
+            problems.0[3].reason.contains("vonage-messages"),
+            "{problems}"
+        );
+
+        let good = r#"
+            data_dir = "/tmp/x"
+            plugins_watch_secs = 0
+            [[plugins]]
+            id = "vonage-messages"
+            grant = { egress_hosts = ["api.nexmo.com"], secrets = ["signature_secret"] }
+            [[channels]]
+            id = "v"
+            connector = "vonage-messages"
+            settings = { api_key = "k" }
+            secrets = { signature_secret = "value:s3cret" }
+        "#;
+        let resolved = Config::parse(good).unwrap().resolve().unwrap();
+        assert!(
+            resolved.channels.is_empty(),
+            "built once the plugin is loaded"
+        );
+        assert_eq!(resolved.plugin_channels.len(), 1);
+        assert_eq!(resolved.plugin_channels[0].plugin, "vonage-messages");
+        assert_eq!(resolved.plugins.dir, Some(PathBuf::from("/tmp/x/plugins")));
+        assert_eq!(resolved.plugins.watch, None);
+        assert_eq!(
+            resolved.plugins.grants["vonage-messages"].egress_hosts,
+            ["api.nexmo.com"]
+        );
     }
 
     #[test]

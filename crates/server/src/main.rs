@@ -173,7 +173,14 @@ fn serve(config: Option<&std::path::Path>, data_dir: PathBuf) -> anyhow::Result<
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(gateway::serve(resolved))?;
+    if let Err(e) = runtime.block_on(gateway::serve(resolved)) {
+        // Channels on plugins are checked once the plugins are loaded: same report, same code.
+        if let Some(problems) = e.downcast_ref::<config::Problems>() {
+            eprint!("{problems}");
+            return Ok(ExitCode::from(2));
+        }
+        return Err(e);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -15,6 +15,7 @@ pub(crate) mod conversations;
 pub(crate) mod errors;
 pub(crate) mod events;
 pub(crate) mod messages;
+pub(crate) mod plugins;
 pub(crate) mod publish;
 
 use std::sync::Arc;
@@ -54,6 +55,11 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/messages/{id}", get(messages::get))
         .route("/contacts", get(contacts::search))
         .route("/events", get(events::stream))
+        .route("/plugins", get(plugins::list))
+        .route("/plugins/load", post(plugins::load))
+        .route("/plugins/{id}/reload", post(plugins::reload))
+        .route("/plugins/{id}/rollback", post(plugins::rollback))
+        .route("/plugins/{id}/unload", post(plugins::unload))
         .fallback(|| async { ApiError::not_found("no such API route") })
 }
 

@@ -4,6 +4,7 @@
 
 mod driver;
 mod listener;
+pub(crate) mod plugins;
 mod sender;
 pub(crate) mod workers;
 
@@ -48,6 +49,8 @@ pub(crate) struct App {
     pub(crate) routing: Arc<switchboard_routing::RoutingConfig>,
     /// The configured agent ids.
     pub(crate) agent_ids: Vec<String>,
+    /// The plugins (`None`: plugins are off).
+    pub(crate) plugins: Option<Arc<plugins::Plugins>>,
 }
 
 impl App {
@@ -67,6 +70,7 @@ impl App {
             hub: api::bus::Hub::default(),
             routing: Arc::new(switchboard_routing::RoutingConfig::default()),
             agent_ids: Vec::new(),
+            plugins: None,
         }
     }
 
@@ -80,6 +84,12 @@ impl App {
         self.tokens = api::auth::Tokens::new(tokens);
         self.agent_ids = routing.agents.iter().map(|a| a.id.clone()).collect();
         self.routing = Arc::new(routing.clone());
+        self
+    }
+
+    /// With the plugins the admin API manages.
+    pub(crate) fn with_plugins(mut self, plugins: Option<Arc<plugins::Plugins>>) -> Self {
+        self.plugins = plugins;
         self
     }
 }
@@ -189,8 +199,10 @@ async fn handle_webhook(
         return status(StatusCode::NOT_FOUND);
     };
     let now = Timestamp::from_system_time(std::time::SystemTime::now());
+    // One connector version for the whole webhook, even if a plugin is reloaded meanwhile.
+    let connector = channel.current();
     let outcome = match receive_webhook(
-        channel.connector.as_ref(),
+        connector.as_ref(),
         &channel.ctx,
         &channel.secrets,
         &req,
@@ -268,11 +280,18 @@ fn reply(reply: switchboard_core::WebhookReply) -> Response {
 }
 
 /// Runs the gateway until the process is stopped.
-pub(crate) async fn serve(config: Resolved) -> anyhow::Result<()> {
+pub(crate) async fn serve(mut config: Resolved) -> anyhow::Result<()> {
     if let Some(dir) = &config.data_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating the data directory {}", dir.display()))?;
     }
+    // Plugins before anything listens: a channel whose plugin is refused stops the start.
+    let (settings, pending) = (config.plugins.clone(), config.plugin_channels.clone());
+    let (plugins, plugin_channels) =
+        tokio::task::spawn_blocking(move || plugins::start(&settings, &pending))
+            .await
+            .context("loading the plugins")??;
+    config.channels.extend(plugin_channels);
     let options = SqliteOptions {
         synchronous: config.synchronous,
         ..SqliteOptions::default()
@@ -300,8 +319,12 @@ pub(crate) async fn serve(config: Resolved) -> anyhow::Result<()> {
             config.channels.clone(),
             config.public_base_url.clone(),
         )
-        .with_api(&config.api_tokens, &config.routing),
+        .with_api(&config.api_tokens, &config.routing)
+        .with_plugins(plugins.clone()),
     );
+    if let (Some(plugins), Some(every)) = (plugins, config.plugins.watch) {
+        plugins::watch(plugins, every);
+    }
     workers::spawn(&app, &config).context("starting the workers")?;
     let routes = router(
         app,

@@ -255,10 +255,12 @@ impl Sender {
                 };
             }
         }
+        // One connector version for the whole send, even if a plugin is reloaded meanwhile.
+        let connector = channel.current();
         let result = self
             .transport
             .send(
-                channel.connector.as_ref(),
+                connector.as_ref(),
                 &channel.ctx,
                 &channel.secrets,
                 &job.message,
