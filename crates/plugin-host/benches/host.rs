@@ -5,7 +5,10 @@
 //!   statuses); the plugin figure includes a fresh instance per call (target: ratio ≤ 2.0);
 //!   `plugin_warm` repeats the call (and the host's decoding of its outcome) on one live
 //!   instance, so `plugin - plugin_warm - instantiate` is what a fresh instance's first call
-//!   adds;
+//!   adds; `plugin_warm_pool` is the full `Connector::parse_webhook` with
+//!   [`InstancePolicy::warm`] (an instance reused across calls: opt-in);
+//! - `outcome_json/{encode,decode}`: the outcome's JSON alone, natively (what the guest's
+//!   serializing and the host's decoding cost, out of the plugin figure);
 //! - `instantiate`: store + instance from `InstancePre` on the pooling allocator + drop
 //!   (target ≤ 20 µs);
 //! - `warm_call_route_empty`: one call into a live instance that does nothing (`route` of the
@@ -27,12 +30,13 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use switchboard_core::{Connector, Method, WebhookRequest};
-use switchboard_plugin_host::{HostConfig, PluginHost};
+use switchboard_plugin_host::{HostConfig, InstancePolicy, PluginHost};
 use switchboard_providers::meta::WhatsAppConnector;
 
 fn benches(c: &mut Criterion) {
     let host = common::host();
     let plugin = common::load(&host, "meta-whatsapp");
+    let warm = common::load(&host, "meta-whatsapp").with_instance_policy(InstancePolicy::warm());
     let hostile = common::load(&host, "hostile");
     let native = WhatsAppConnector::new();
     let (ctx, req) = (common::whatsapp_channel(), common::whatsapp_batch());
@@ -55,6 +59,21 @@ fn benches(c: &mut Criterion) {
                 .time_warm_parse_calls(&ctx, &req, iters)
                 .expect("warm parse calls")
         })
+    });
+    group.bench_function("plugin_warm_pool", |b| {
+        b.iter(|| warm.parse_webhook(black_box(&ctx), black_box(&req)))
+    });
+    group.finish();
+
+    let outcome = native.parse_webhook(&ctx, &req).expect("parses");
+    let json = serde_json::to_string(&outcome).expect("serializes");
+    eprintln!("outcome JSON: {} bytes", json.len());
+    let mut group = c.benchmark_group("outcome_json");
+    group.bench_function("encode", |b| {
+        b.iter(|| serde_json::to_string(black_box(&outcome)))
+    });
+    group.bench_function("decode", |b| {
+        b.iter(|| serde_json::from_str::<switchboard_core::WebhookOutcome>(black_box(&json)))
     });
     group.finish();
 

@@ -89,10 +89,12 @@ pub struct PluginHealth {
 /// A loaded plugin version: the core [`Connector`] trait over a WebAssembly component.
 ///
 /// Every call runs in a fresh instance (from the version's `InstancePre`, on the pooling
-/// allocator) with the plugin's deadline and memory cap, after the input cap is checked. A
-/// trap fails that call only, with an error naming the plugin, version, export and cause;
-/// consecutive traps open a circuit. Denied capabilities (an egress host or secret that was not
-/// granted, a webhook-auth scheme other than the manifest's) are errors and nothing is sent.
+/// allocator; or a reused one under the opt-in [`InstancePolicy::Warm`]) with the plugin's
+/// deadline and memory cap, after the input cap is checked. A trap fails that call only, with
+/// an error naming the plugin, version, export and cause; consecutive traps open a circuit.
+/// Denied capabilities (an egress host or secret that was not granted, a webhook-auth scheme
+/// other than the manifest's, an `http` or `hmac` import use outside the grants) are errors
+/// naming what was denied, and nothing is sent.
 pub struct WasmConnector {
     host: Arc<HostInner>,
     pre: Pre,
@@ -351,7 +353,7 @@ impl WasmConnector {
             Err(e) => {
                 let err = self.trapped(export, &live.store, &e);
                 self.record(true);
-                tracing::warn!(plugin = &*self.label, error = %err, "plugin call failed");
+                tracing::warn!(plugin = &*self.label, error = %err.with_hint(), "plugin call failed");
                 // A trapped instance cannot be entered again: dropped here.
                 Err(err)
             }

@@ -155,6 +155,31 @@ impl fmt::Display for FailureCause {
 }
 
 impl FailureCause {
+    /// What an operator can do about it, when there is something: the manifest limit or the
+    /// grant involved. Included in the errors the [`Connector`](switchboard_core::Connector)
+    /// methods return, which is what the gateway logs.
+    pub fn hint(&self) -> Option<&'static str> {
+        Some(match self {
+            FailureCause::Deadline(_) => {
+                "the plugin ran past its deadline: raise `limits.deadline_ms` in its plugin.toml (up to the host's maximum) or fix the plugin"
+            }
+            FailureCause::MemoryCap(_) => {
+                "raise `limits.memory_mib` in its plugin.toml (up to the host's maximum) or fix the plugin"
+            }
+            FailureCause::InputTooLarge(..) => "raise `limits.max_input_kib` in its plugin.toml",
+            FailureCause::Denied(_) => {
+                "grant it to the plugin in the gateway's configuration if the plugin should have it; otherwise the plugin must not use it"
+            }
+            FailureCause::CircuitOpen { .. } => {
+                "the plugin kept trapping: see the earlier errors in the log; it gets one trial call when the cool-down ends"
+            }
+            FailureCause::Panic(_) | FailureCause::Trap(_) | FailureCause::InvalidOutput(_) => {
+                "a bug in the plugin: report it to its author with this message"
+            }
+            FailureCause::OutputTooLarge(..) | FailureCause::Instantiate(_) => return None,
+        })
+    }
+
     /// Whether this is a trap (counts toward the circuit breaker).
     pub fn is_trap(&self) -> bool {
         matches!(
@@ -182,16 +207,37 @@ pub struct PluginError {
     pub cause: FailureCause,
 }
 
+impl PluginError {
+    /// The error with the operator's hint ([`FailureCause::hint`]) appended, when there is
+    /// one: `plugin hostile 0.1.0: parse-webhook: memory cap of 32 MiB exceeded; raise …`.
+    pub fn with_hint(&self) -> String {
+        match self.cause.hint() {
+            Some(hint) => format!("{self}; {hint}"),
+            None => self.to_string(),
+        }
+    }
+}
+
 impl From<PluginError> for ConnectorError {
-    /// Oversized input is the caller's problem ([`ConnectorError::Malformed`]); everything
-    /// else is a broken or misbehaving plugin, which the operator must fix:
-    /// [`ConnectorError::Config`] with the field `plugin <id> <version>`.
+    /// Oversized input is the caller's problem ([`ConnectorError::Malformed`]). Everything
+    /// else is a broken, misbehaving or under-granted plugin, which the operator must fix —
+    /// and which must not be taken for a bad webhook (a provider does not redeliver what was
+    /// refused as malformed): core has no plugin variant, so it is
+    /// [`ConnectorError::Config`] with the field `plugin <id> <version>` and a reason that
+    /// says it is the plugin, not a channel setting, with the hint. The gateway answers 500 to
+    /// it, so the provider redelivers.
     fn from(e: PluginError) -> Self {
         match &e.cause {
-            FailureCause::InputTooLarge(..) => ConnectorError::malformed(e.to_string()),
-            _ => ConnectorError::config(
+            FailureCause::InputTooLarge(..) => ConnectorError::malformed(e.with_hint()),
+            cause => ConnectorError::config(
                 format!("plugin {} {}", e.plugin, e.version),
-                format!("{}: {}", e.export, e.cause),
+                match cause.hint() {
+                    Some(hint) => format!(
+                        "(the plugin failed, not a setting) {}: {cause}; {hint}",
+                        e.export
+                    ),
+                    None => format!("(the plugin failed, not a setting) {}: {cause}", e.export),
+                },
             ),
         }
     }
@@ -201,7 +247,7 @@ impl From<PluginError> for ProviderError {
     /// A failure while reading a send's response: the message may have been sent, so it is
     /// [`ErrorClass::Permanent`] (never retried, never sent twice).
     fn from(e: PluginError) -> Self {
-        ProviderError::new(ErrorClass::Permanent, e.to_string())
+        ProviderError::new(ErrorClass::Permanent, e.with_hint())
     }
 }
 

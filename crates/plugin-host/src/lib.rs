@@ -2,18 +2,37 @@
 //! of the `switchboard:connector` world (`wit/connector.wit`), loaded at run time and served
 //! behind the core [`Connector`](switchboard_core::Connector) trait as [`WasmConnector`].
 //!
-//! Invariant: a plugin can fail only its own call. Every call runs in a fresh instance with a
-//! deadline (epoch interruption), a memory cap and an input cap checked before entering wasm;
-//! a trap becomes an error naming the plugin, its version, the export and the cause (the
-//! guest's panic message when there is one), and a plugin that keeps trapping is
-//! circuit-broken. A plugin gets only what its manifest declares and the operator grants
-//! (declared ∧ granted), and a load is refused outright on a SHA-256 mismatch, an unsupported
-//! world version, an unknown import or a missing export.
+//! Invariant: a plugin can fail only its own call. Every call runs in a fresh instance (unless
+//! the operator opts a plugin into [`InstancePolicy::Warm`]) with a deadline (epoch
+//! interruption), a memory cap and an input cap checked before entering wasm; a trap becomes
+//! an error naming the plugin, its version, the export and the cause (the guest's panic
+//! message when there is one), and a plugin that keeps trapping is circuit-broken. A plugin
+//! gets only what its manifest declares and the operator grants (declared ∧ granted), and a
+//! load is refused outright on a SHA-256 mismatch, an unsupported world version, an unknown
+//! import or a missing export.
+//!
+//! Worlds: the host links `switchboard:connector@0.2.0` (current) and `@0.1.0` (frozen, in
+//! `wit/v0.1.0/`) side by side; [`WasmConnector::world`] says which a plugin uses. 0.2.0 adds
+//! two capability-gated imports, served only for what is declared ∧ granted:
+//!
+//! - `hmac.sign(secret-name, algorithm, data)`: the host computes the MAC with the current
+//!   channel's secret from the embedder's [`PluginSecrets`]; the plugin never sees the value.
+//! - `http.send(request, auth)`: for I/O the sans-IO exports cannot express (a token
+//!   exchange, an upload whose id the plugin needs); the URL's host must be granted, and the
+//!   request goes through the embedder's [`PluginHttp`] (its transport and egress policy)
+//!   with the call's remaining deadline as timeout.
+//!
+//! A denied use returns `denied` to the guest, sends nothing, reads no secret, and fails the
+//! export call with [`FailureCause::Denied`] naming the capability (whatever the plugin makes
+//! of the refusal). Lend the services with [`WasmConnector::with_services`]; without them a
+//! granted import answers `unavailable`.
 //!
 //! ```no_run
 //! use std::path::Path;
 //! use switchboard_core::Connector;
-//! use switchboard_plugin_host::{Capabilities, HostConfig, PluginHost, PluginRegistry};
+//! use switchboard_plugin_host::{
+//!     Capabilities, HostConfig, InstancePolicy, PluginHost, PluginRegistry,
+//! };
 //!
 //! let host = PluginHost::new(HostConfig::default())?;
 //! let registry = PluginRegistry::new();
@@ -22,7 +41,11 @@
 //!     secrets: vec!["app_secret".into(), "access_token".into()],
 //!     http: false,
 //! };
-//! registry.load_dir(&host, Path::new("plugins/meta-whatsapp/dist"), &grants)?;
+//! // Fresh instance per call (the default); `InstancePolicy::warm()` is opt-in.
+//! let plugin = host
+//!     .load_dir(Path::new("plugins/meta-whatsapp/dist"), &grants)?
+//!     .with_instance_policy(InstancePolicy::Fresh);
+//! registry.insert(plugin);
 //! let connector = registry.get("meta-whatsapp").expect("loaded");
 //! println!("{} {}", connector.info().id, connector.info().version);
 //! # Ok::<(), switchboard_plugin_host::LoadError>(())

@@ -3,7 +3,7 @@
 //! ```toml
 //! id = "meta-whatsapp"
 //! version = "1.0.0"
-//! world = "0.1.0"                 # the switchboard:connector version it was built against
+//! world = "0.2.0"                 # the switchboard:connector version it was built against
 //! component = "meta_whatsapp.wasm" # beside this file
 //! sha256 = "…64 hex digits…"       # of the component
 //! webhook_auth = "hmac_sha256_header"
@@ -67,8 +67,9 @@ pub struct Capabilities {
     /// Secret names the plugin's auth schemes may refer to.
     #[serde(default)]
     pub secrets: Vec<String>,
-    /// Whether the plugin may make HTTP calls itself through the host (`http` import). The
-    /// import is not part of world 0.1.0 yet; the flag is recorded for when it is.
+    /// Whether the plugin may make HTTP calls itself through the host (the `http` import of
+    /// world 0.2.0), to its granted egress hosts only. Secrets named here are also what the
+    /// `hmac` import may sign with.
     #[serde(default)]
     pub http: bool,
 }

@@ -166,6 +166,36 @@ fn guest_panic_message_surfaces_with_plugin_and_version() {
         "{text}"
     );
     assert_eq!(plugin.health().traps, 1);
+    // Through the core trait: a `Config` error (the gateway answers 500, so the provider
+    // redelivers) that says the plugin failed, not a setting, and what to do.
+    match err {
+        ConnectorError::Config { field, reason } => {
+            assert_eq!(field, "plugin hostile 0.1.0");
+            assert!(
+                reason.starts_with(
+                    "(the plugin failed, not a setting) parse-webhook: guest panicked at "
+                ),
+                "{reason}"
+            );
+            assert!(
+                reason
+                    .ends_with("; a bug in the plugin: report it to its author with this message"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let bomb = WebhookRequest::new(Method::Post, "https://gw/h").with_body("bomb");
+    let text = plugin
+        .parse_webhook(&ChannelContext::new("c1"), &bomb)
+        .expect_err("bombs")
+        .to_string();
+    assert!(
+        text.contains(
+            "memory cap of 32 MiB exceeded; raise `limits.memory_mib` in its plugin.toml"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
