@@ -9,6 +9,7 @@
 pub(crate) mod agents;
 pub(crate) mod auth;
 pub(crate) mod bus;
+pub(crate) mod channels;
 pub(crate) mod commands;
 pub(crate) mod contacts;
 pub(crate) mod conversations;
@@ -55,6 +56,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/messages/{id}", get(messages::get))
         .route("/contacts", get(contacts::search))
         .route("/events", get(events::stream))
+        .route("/channels", get(channels::list))
         .route("/plugins", get(plugins::list))
         .route("/plugins/load", post(plugins::load))
         .route("/plugins/{id}/reload", post(plugins::reload))

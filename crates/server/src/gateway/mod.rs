@@ -4,6 +4,9 @@
 
 mod driver;
 mod listener;
+pub(crate) mod metrics;
+#[cfg(test)]
+mod tests;
 pub(crate) mod plugins;
 mod sender;
 pub(crate) mod workers;
@@ -51,6 +54,8 @@ pub(crate) struct App {
     pub(crate) agent_ids: Vec<String>,
     /// The plugins (`None`: plugins are off).
     pub(crate) plugins: Option<Arc<plugins::Plugins>>,
+    /// Metrics and per-channel health (`/metrics`, `GET /api/v1/channels`).
+    pub(crate) metrics: Arc<metrics::Metrics>,
 }
 
 impl App {
@@ -71,6 +76,7 @@ impl App {
             routing: Arc::new(switchboard_routing::RoutingConfig::default()),
             agent_ids: Vec::new(),
             plugins: None,
+            metrics: Arc::new(metrics::Metrics::new()),
         }
     }
 
@@ -101,7 +107,8 @@ pub(crate) fn router(app: Arc<App>, max_body_bytes: usize, request_timeout: Dura
     Router::new()
         .route("/webhooks/{channel_id}", get(webhook).post(webhook))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(metrics::readyz))
+        .route("/metrics", get(metrics::scrape))
         .nest(api::PREFIX, api::routes())
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
@@ -109,18 +116,16 @@ pub(crate) fn router(app: Arc<App>, max_body_bytes: usize, request_timeout: Dura
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ))
+        // Outside the limit and timeout layers: their 413 and 408 count as webhook outcomes.
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            metrics::observe_webhooks,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             api::layer,
         ))
         .with_state(app)
-}
-
-async fn readyz(State(app): State<Arc<App>>) -> StatusCode {
-    match app.store.ping().await {
-        Ok(()) => StatusCode::OK,
-        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
-    }
 }
 
 fn status(code: StatusCode) -> Response {
@@ -157,13 +162,17 @@ async fn webhook(
     let request_id = app.next_request.fetch_add(1, Ordering::Relaxed);
     // No URL in the span: query strings carry phone numbers.
     let span = tracing::info_span!("webhook", request_id, channel = %path_id);
-    handle_webhook(app, path_id, method, uri, headers, body)
+    let mut tag = metrics::WebhookTag::default();
+    let mut response = handle_webhook(app, &mut tag, path_id, method, uri, headers, body)
         .instrument(span)
-        .await
+        .await;
+    response.extensions_mut().insert(tag);
+    response
 }
 
 async fn handle_webhook(
     app: Arc<App>,
+    tag: &mut metrics::WebhookTag,
     path_id: String,
     method: Method,
     uri: Uri,
@@ -198,16 +207,21 @@ async fn handle_webhook(
         tracing::info!(status = 404, "unknown channel");
         return status(StatusCode::NOT_FOUND);
     };
+    tag.channel = Some(channel.id.clone());
     let now = Timestamp::from_system_time(std::time::SystemTime::now());
     // One connector version for the whole webhook, even if a plugin is reloaded meanwhile.
     let connector = channel.current();
-    let outcome = match receive_webhook(
+    let started = std::time::Instant::now();
+    let parsed = receive_webhook(
         connector.as_ref(),
         &channel.ctx,
         &channel.secrets,
         &req,
         now,
-    ) {
+    );
+    app.metrics
+        .connector_webhook(&channel.connector_id, started.elapsed());
+    let outcome = match parsed {
         Ok(outcome) => outcome,
         Err(ConnectorError::InvalidSignature { reason }) => {
             // The reason is for the operator's log only; the caller learns nothing.
@@ -242,6 +256,11 @@ async fn handle_webhook(
                     duplicates = result.duplicates,
                     "webhook stored"
                 );
+                tag.outcome = Some(if result.stored > 0 {
+                    metrics::WebhookOutcome::Stored
+                } else {
+                    metrics::WebhookOutcome::Duplicate
+                });
                 if result.stored > 0 {
                     app.routing_wake.notify_one();
                     api::publish::statuses(&app.store, &app.hub.bus, &channel.id, &outcome.events);

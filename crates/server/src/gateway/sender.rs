@@ -13,6 +13,7 @@ use switchboard_store::{OutboxJob, OutboxOutcome, Store, StoreError};
 use switchboard_transport::{SendError, Transport};
 use tokio::sync::Notify;
 
+use super::metrics::{Metrics, SendSample};
 use super::workers::{IDLE_POLL, jitter_seed, now};
 use crate::config::Channel;
 
@@ -180,6 +181,8 @@ pub(crate) struct Sender {
     pub(crate) pacer: Arc<Mutex<Pacer>>,
     /// The re-contact template of each routing account (= channel) that has one.
     pub(crate) recontact: Arc<HashMap<String, Content>>,
+    /// Counts each attempt and keeps the channel's health.
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl Sender {
@@ -250,13 +253,18 @@ impl Sender {
             Ok(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
             Ok(_) => {}
             Err(wait) => {
-                return OutboxOutcome::Defer {
+                let outcome = OutboxOutcome::Defer {
                     at: now().saturating_add(wait.max(Duration::from_millis(10))),
                 };
+                let sample = SendSample::not_attempted();
+                self.metrics
+                    .send(&channel.id, &sample, &outcome, None, now());
+                return outcome;
             }
         }
         // One connector version for the whole send, even if a plugin is reloaded meanwhile.
         let connector = channel.current();
+        let started = Instant::now();
         let result = self
             .transport
             .send(
@@ -266,8 +274,13 @@ impl Sender {
                 &job.message,
             )
             .await;
+        let elapsed = started.elapsed();
+        let sample = SendSample::of(&result);
         let outcome = classify(result, job.attempts, now());
-        recontact(outcome, job, self.recontact.get(&job.channel_id))
+        let outcome = recontact(outcome, job, self.recontact.get(&job.channel_id));
+        self.metrics
+            .send(&channel.id, &sample, &outcome, Some(elapsed), now());
+        outcome
     }
 }
 

@@ -1,5 +1,5 @@
-//! Starts the gateway's background workers: the routing driver ([`super::driver`]) and the
-//! sender ([`super::sender`]).
+//! Starts the gateway's background workers: the routing driver ([`super::driver`]), the
+//! sender ([`super::sender`]) and the metrics' store sampler ([`super::metrics`]).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -81,8 +81,13 @@ pub(crate) fn spawn(app: &Arc<App>, config: &Resolved) -> anyhow::Result<()> {
             wake: send_wake.clone(),
             pacer: pacer.clone(),
             recontact: recontact.clone(),
+            metrics: app.metrics.clone(),
         };
         tokio::spawn(sender.run());
     }
+    tokio::spawn(super::metrics::sample_store(
+        app.store.clone(),
+        app.metrics.clone(),
+    ));
     Ok(())
 }
