@@ -54,6 +54,7 @@ mod twilio;
 mod vonage;
 
 pub use public_url::rebase_url;
+pub use standard::sign as sign_standard_webhooks;
 
 use std::time::Duration;
 

@@ -69,6 +69,49 @@ pub(super) fn verify(
     }
 }
 
+/// Signs a Standard Webhooks message: the `webhook-signature` header value, one `v1,<base64>`
+/// entry per secret in `names` (in order, space-separated), each the HMAC-SHA256 of
+/// `id.timestamp.body` under that `whsec_` secret. Several secrets let a receiver rotate keys
+/// without downtime: it accepts the message while it trusts any one of them.
+///
+/// # Errors
+///
+/// [`AuthError::Malformed`] when `id` contains `.` or is empty (the signed content would not
+/// split uniquely) or `names` is empty; [`AuthError::MissingSecret`] /
+/// [`AuthError::InvalidSecret`] when a secret is absent, empty or not base64.
+pub fn sign(
+    names: &[SecretName],
+    secrets: &dyn SecretStore,
+    id: &str,
+    timestamp: Timestamp,
+    body: &[u8],
+) -> Result<String, AuthError> {
+    if id.is_empty() || id.contains('.') {
+        return Err(malformed(ID, "the id must be non-empty and contain no `.`"));
+    }
+    if names.is_empty() {
+        return Err(malformed(SIGNATURE, "no secret to sign with"));
+    }
+    let timestamp = timestamp.unix_seconds().to_string();
+    let mut header = String::new();
+    for name in names {
+        let key = signing_key(name, secrets)?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key)
+            .map_err(|_| common::invalid_secret(name, "unusable as an HMAC key"))?;
+        mac.update(id.as_bytes());
+        mac.update(b".");
+        mac.update(timestamp.as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        if !header.is_empty() {
+            header.push(' ');
+        }
+        header.push_str("v1,");
+        header.push_str(&STANDARD.encode(mac.finalize().into_bytes()));
+    }
+    Ok(header)
+}
+
 /// The HMAC key of a `whsec_<base64>` secret (the prefix is optional). Empty fails closed.
 fn signing_key(name: &SecretName, secrets: &dyn SecretStore) -> Result<Vec<u8>, AuthError> {
     let value = common::secret(secrets, name)?;

@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use proptest::prelude::*;
-use switchboard_core::webhook_auth::{AuthError, Verified, WebhookAuth};
+use switchboard_core::webhook_auth::{self, AuthError, Verified, WebhookAuth};
 use switchboard_core::{Method, Secrets, Timestamp, WebhookRequest};
 
 use crate::support::*;
@@ -412,5 +412,109 @@ proptest! {
         } else {
             assert_rejected_quietly(result, &[&secret, &secret[6..], &sig[3..]]);
         }
+    }
+}
+
+// Signing (`sign_standard_webhooks`): the spec's known answers, rotation, round trip.
+
+fn names(list: &[&str]) -> Vec<switchboard_core::SecretName> {
+    list.iter().map(|n| name(n)).collect()
+}
+
+#[test]
+fn signing_reproduces_vectors_a_and_b() {
+    let signed_a = webhook_auth::sign_standard_webhooks(
+        &names(&["signing_secret"]),
+        &key(A_SECRET),
+        A_ID,
+        at(A_TS),
+        A_BODY.as_bytes(),
+    );
+    assert_eq!(signed_a.as_deref(), Ok(A_SIG));
+    let signed_b = webhook_auth::sign_standard_webhooks(
+        &names(&["signing_secret"]),
+        &key(B_SECRET),
+        B_ID,
+        at(B_TS),
+        B_BODY.as_bytes(),
+    );
+    assert_eq!(signed_b.as_deref(), Ok(B_SIG));
+}
+
+#[test]
+fn signing_with_several_secrets_lists_one_entry_each_and_each_verifies() {
+    let both = secrets(&[("new", A_SECRET), ("old", B_SECRET)]);
+    let header = webhook_auth::sign_standard_webhooks(
+        &names(&["new", "old"]),
+        &both,
+        A_ID,
+        at(A_TS),
+        A_BODY.as_bytes(),
+    )
+    .unwrap();
+    let entries: Vec<&str> = header.split(' ').collect();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0], A_SIG);
+    assert!(entries[1].starts_with("v1,") && entries[1] != A_SIG);
+    // A receiver that knows only one of the two secrets accepts the message (rotation).
+    for only in [A_SECRET, B_SECRET] {
+        assert_eq!(
+            check(&scheme(), &key(only), &a(&header), at(A_TS)),
+            Ok(Verified::Authentic)
+        );
+    }
+    // One that knows neither does not.
+    assert_eq!(
+        check(
+            &scheme(),
+            &key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwBr=="),
+            &a(&header),
+            at(A_TS)
+        ),
+        Err(AuthError::Mismatch)
+    );
+}
+
+#[test]
+fn signing_refuses_bad_ids_no_secrets_and_unusable_secrets() {
+    let s = key(A_SECRET);
+    let sign = |ids: &[&str], id: &str, store: &Secrets| {
+        webhook_auth::sign_standard_webhooks(&names(ids), store, id, at(A_TS), b"{}")
+    };
+    assert!(matches!(
+        sign(&["signing_secret"], "msg.1", &s),
+        Err(AuthError::Malformed { .. })
+    ));
+    assert!(matches!(
+        sign(&["signing_secret"], "", &s),
+        Err(AuthError::Malformed { .. })
+    ));
+    assert!(matches!(
+        sign(&[], "msg_1", &s),
+        Err(AuthError::Malformed { .. })
+    ));
+    assert!(matches!(
+        sign(&["absent"], "msg_1", &s),
+        Err(AuthError::MissingSecret(_))
+    ));
+    assert!(matches!(
+        sign(&["signing_secret"], "msg_1", &key("whsec_")),
+        Err(AuthError::InvalidSecret { .. })
+    ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn signing_round_trips_through_verify(
+        body in body(),
+        key_bytes in proptest::collection::vec(any::<u8>(), 24..=64),
+        id in "msg_[0-9A-Za-z]{10,27}",
+        ts in 1_000_000_000i64..4_000_000_000,
+    ) {
+        let s = key(&format!("whsec_{}", b64(&key_bytes)));
+        let header = webhook_auth::sign_standard_webhooks(&names(&["signing_secret"]), &s, &id, at(ts), &body).unwrap();
+        prop_assert_eq!(check(&scheme(), &s, &request(&id, &ts.to_string(), &header, &body), at(ts)), Ok(Verified::Authentic));
     }
 }
