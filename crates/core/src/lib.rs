@@ -58,7 +58,7 @@ pub use event::{
     StatusWatermark,
 };
 pub use http::{Header, HttpRequest, HttpResponse, Method, WebhookReply, WebhookRequest};
-pub use outbound::{OutboundMessage, SendReceipt};
+pub use outbound::{CLIENT_REFERENCE, OutboundMessage, SendReceipt};
 pub use secret::{Secret, SecretName, SecretStore, Secrets};
 pub use status::{DeliveryState, DeliveryStatus, StatusFailure};
 pub use timestamp::Timestamp;

@@ -4,6 +4,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Address, Content, DeliveryStatus, Extensions};
 
+/// The extension key of a caller's reference that the provider echoes on delivery statuses.
+///
+/// A connector whose provider can carry an opaque reference with a message (Meta's
+/// `biz_opaque_callback_data`) sends the [`OutboundMessage`] extension `client_reference` as that
+/// reference when no provider-specific one is given, and reports it back on the
+/// [`crate::StatusUpdate`]s of the message under the same key. The gateway sets it to the
+/// message's idempotency key, so a status can settle a send whose answer was lost. Connectors
+/// that have no such field ignore it.
+pub const CLIENT_REFERENCE: &str = "client_reference";
+
 /// A message to send.
 ///
 /// `idempotency_key` is chosen by the caller and stays the same across retries of the same

@@ -961,3 +961,43 @@ mod wire {
         server.verify().await;
     }
 }
+
+/// The gateway's reference goes out as `biz_opaque_callback_data` (unless the caller set one)
+/// and comes back on statuses as `client_reference`, so a status can settle a lost answer.
+#[test]
+fn the_client_reference_rides_biz_opaque_callback_data_both_ways() {
+    let wa = WhatsAppConnector::new();
+    let to = Address::new(Channel::WhatsApp, AddressKind::WhatsAppId, "15551234567");
+    let mut msg = switchboard_core::OutboundMessage::new("k", to, Content::text("hi"));
+    msg.extensions
+        .insert(switchboard_core::CLIENT_REFERENCE.into(), "sb-key-1".into());
+    let body: serde_json::Value =
+        serde_json::from_slice(&wa.build_send(&wa_ctx(), &msg).unwrap().body).unwrap();
+    assert_eq!(body["biz_opaque_callback_data"], "sb-key-1");
+    msg.extensions
+        .insert("biz_opaque_callback_data".into(), "callers-own".into());
+    let body: serde_json::Value =
+        serde_json::from_slice(&wa.build_send(&wa_ctx(), &msg).unwrap().body).unwrap();
+    assert_eq!(body["biz_opaque_callback_data"], "callers-own");
+
+    let status = serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550001111", "phone_number_id": "1122334455667"},
+            "statuses": [{"id": "wamid.X", "status": "delivered", "timestamp": "1700000000",
+                          "recipient_id": "15551234567", "biz_opaque_callback_data": "sb-key-1"}]
+        }}]}]
+    });
+    let events = wa
+        .parse_webhook(&wa_ctx(), &post(status.to_string().into_bytes()))
+        .unwrap()
+        .events;
+    let [InboundEvent::Status(update)] = events.as_slice() else {
+        panic!("expected one status, got {events:?}")
+    };
+    assert_eq!(
+        update.extensions[switchboard_core::CLIENT_REFERENCE],
+        "sb-key-1"
+    );
+}

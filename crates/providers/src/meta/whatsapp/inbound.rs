@@ -811,6 +811,10 @@ fn status_event(s: StatusIn<'_>) -> Result<InboundEvent, String> {
         update.extensions.insert("pricing".into(), pricing);
     }
     if let Some(data) = s.biz_opaque_callback_data {
+        update.extensions.insert(
+            switchboard_core::CLIENT_REFERENCE.into(),
+            data.as_ref().into(),
+        );
         update
             .extensions
             .insert("biz_opaque_callback_data".into(), data.as_ref().into());

@@ -45,7 +45,8 @@
 //! [`DeliveryStatus`](switchboard_core::DeliveryStatus); any other word (`played`, `deleted`,
 //! newer ones) is kept as `DeliveryStatus::Unknown`. The first of `errors[]` becomes the
 //! status's [`ProviderError`] through the error table; `conversation`, `pricing` and
-//! `biz_opaque_callback_data` ride as extensions.
+//! `biz_opaque_callback_data` ride as extensions (the latter also as
+//! [`CLIENT_REFERENCE`](switchboard_core::CLIENT_REFERENCE)).
 //!
 //! Well-formed bodies are decoded in one pass; a body with a malformed item is decoded again,
 //! item by item, so the item is isolated (see `inbound`).
@@ -63,7 +64,8 @@
 //! and stickers, and button or row counts outside Meta's limits are refused before sending.
 //!
 //! `Content::Reaction` becomes a `reaction` message (no emoji removes an earlier reaction). A
-//! string `extensions.biz_opaque_callback_data` is passed through; it comes back on statuses.
+//! string `extensions.biz_opaque_callback_data` is passed through, else the extension
+//! [`CLIENT_REFERENCE`](switchboard_core::CLIENT_REFERENCE); it comes back on statuses.
 //!
 //! The answer's `messages[0].id` is the receipt; `message_status` and the recipient's `wa_id`
 //! / `user_id` ride as extensions.

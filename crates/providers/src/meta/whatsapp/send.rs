@@ -340,7 +340,11 @@ pub(crate) fn build(
         return Err(unsupported("an empty recipient id"));
     }
     env.biz_opaque_callback_data = match msg.extensions.get("biz_opaque_callback_data") {
-        None => None,
+        // The gateway's reference rides here when the caller chose none (see `CLIENT_REFERENCE`).
+        None => msg
+            .extensions
+            .get(switchboard_core::CLIENT_REFERENCE)
+            .and_then(serde_json::Value::as_str),
         Some(serde_json::Value::String(data)) => Some(data),
         Some(_) => {
             return Err(unsupported(
