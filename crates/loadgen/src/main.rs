@@ -1,12 +1,17 @@
 //! `switchboard-loadgen`: fires pre-built, signed Meta WhatsApp webhooks at a gateway and
 //! reports throughput, latency percentiles and every status code; with `--baseline` it runs the
 //! same load against an in-process plain axum handler answering 200, in the same run, and
-//! prints the ratio. See docs/benchmarks.md.
+//! prints the ratio. Two subcommands measure outbound sends: `provider` (a fake Twilio
+//! Messages API) and `sends` (queues proactive messages through the gateway's API and waits
+//! until they are sent). See docs/benchmarks.md.
 
 mod baseline;
+mod client;
 mod load;
 mod payload;
+mod provider;
 mod report;
+mod sends;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -22,10 +27,33 @@ use crate::load::{Outcome, Plan};
 use crate::payload::PayloadSpec;
 use crate::report::Summary;
 
-/// Load generator for `POST /webhooks/{channel_id}` with signed Meta WhatsApp webhooks.
+/// Load generator for `POST /webhooks/{channel_id}` with signed Meta WhatsApp webhooks (no
+/// subcommand), and for outbound sends (`provider`, `sends`).
 #[derive(Parser, Debug)]
-#[command(name = "switchboard-loadgen", version)]
+#[command(
+    name = "switchboard-loadgen",
+    version,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    ingest: IngestArgs,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// A fake Twilio Messages API on loopback that counts requests (for `sends`).
+    Provider(provider::ProviderArgs),
+    /// Queues proactive template sends through `POST /api/v1/messages` and measures how fast
+    /// the gateway sends them.
+    Sends(sends::SendsArgs),
+}
+
+/// Webhook ingest (no subcommand).
+#[derive(clap::Args, Debug)]
+struct IngestArgs {
     /// The webhook URL of the server under test (loopback only), e.g.
     /// `http://127.0.0.1:8080/webhooks/wa-bench`. Without it only `--baseline` runs.
     #[arg(long)]
@@ -60,7 +88,7 @@ struct Cli {
     rounds: usize,
     /// The channel's app secret (prefer the environment variable).
     #[arg(long, env = "SWITCHBOARD_LOADGEN_APP_SECRET", hide_env_values = true)]
-    app_secret: String,
+    app_secret: Option<String>,
     /// The channel's `phone_number_id`.
     #[arg(long, default_value = "277321005464405")]
     phone_number_id: String,
@@ -123,7 +151,12 @@ fn parse_target(url: &str) -> anyhow::Result<Target> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(&cli) {
+    let result = match cli.command {
+        Some(Command::Provider(args)) => provider::run(&args),
+        Some(Command::Sends(args)) => sends::run(args, clock_prefix()),
+        None => run(&cli.ingest),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -136,7 +169,16 @@ fn cpus() -> usize {
     std::thread::available_parallelism().map_or(2, usize::from)
 }
 
-fn run(cli: &Cli) -> anyhow::Result<()> {
+/// A prefix for generated ids from the clock and the process id, so runs never collide.
+fn clock_prefix() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    format!("{now:x}{:x}", std::process::id())
+}
+
+fn run(cli: &IngestArgs) -> anyhow::Result<()> {
     let target = cli.url.as_deref().map(parse_target).transpose()?;
     if target.is_none() && !cli.baseline {
         bail!("give --url, --baseline or both");
@@ -154,20 +196,17 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     {
         bail!("--duration and --timeout must be positive numbers of seconds");
     }
+    let app_secret = cli.app_secret.clone().filter(|s| !s.is_empty()).context(
+        "give the channel's app secret: SWITCHBOARD_LOADGEN_APP_SECRET (or --app-secret)",
+    )?;
     let spec = PayloadSpec {
-        app_secret: cli.app_secret.clone(),
+        app_secret,
         phone_number_id: cli.phone_number_id.clone(),
         waba_id: cli.waba_id.clone(),
         contacts: cli.contacts,
         body_bytes: cli.body_bytes,
     };
-    let prefix = cli.id_prefix.clone().unwrap_or_else(|| {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
-        format!("{now:x}{:x}", std::process::id())
-    });
+    let prefix = cli.id_prefix.clone().unwrap_or_else(clock_prefix);
 
     let server = if cli.baseline {
         Some(baseline::start(cli.baseline_threads.unwrap_or_else(cpus))?)
@@ -305,6 +344,39 @@ mod tests {
         assert!(parse_target("http://10.0.0.1:80/webhooks/wa").is_err());
         assert!(parse_target("https://127.0.0.1/webhooks/wa").is_err());
         assert!(parse_target("http://example.com/webhooks/wa").is_err());
+    }
+
+    #[test]
+    fn the_ingest_flags_and_the_subcommands_parse() {
+        let ingest =
+            Cli::try_parse_from(["x", "--url", "http://127.0.0.1:1/webhooks/a", "-n", "5"]);
+        assert!(matches!(ingest, Ok(Cli { command: None, ref ingest }) if ingest.requests == 5));
+        let provider = Cli::try_parse_from(["x", "provider", "--latency-ms", "3"]);
+        assert!(matches!(
+            provider,
+            Ok(Cli {
+                command: Some(Command::Provider(_)),
+                ..
+            })
+        ));
+        let sends = Cli::try_parse_from([
+            "x",
+            "sends",
+            "--api",
+            "http://127.0.0.1:1",
+            "--channel",
+            "sms-bench",
+            "-n",
+            "50",
+        ]);
+        assert!(matches!(
+            sends,
+            Ok(Cli {
+                command: Some(Command::Sends(_)),
+                ..
+            })
+        ));
+        assert!(Cli::try_parse_from(["x", "-n", "5", "provider"]).is_err());
     }
 
     #[test]

@@ -32,7 +32,8 @@ pub(crate) struct Summary {
     pub(crate) outcomes: BTreeMap<String, usize>,
 }
 
-fn percentiles(mut values: Vec<u64>) -> [f64; 4] {
+/// Nearest-rank p50, p90, p99 and max of microsecond values, in milliseconds.
+pub(crate) fn percentiles(mut values: Vec<u64>) -> [f64; 4] {
     if values.is_empty() {
         return [0.0; 4];
     }
