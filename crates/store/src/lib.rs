@@ -99,7 +99,9 @@ pub trait Store: Send + Sync {
     ) -> BoxFuture<'a, Result<i64, StoreError>>;
 
     /// Claims up to `limit` routing jobs, oldest first, for `worker` until `now + lease`.
-    /// Jobs whose lease expired (their worker died) are claimed again.
+    /// Jobs whose lease expired (their worker died) are claimed again, and so are the jobs
+    /// `worker` itself still holds (its commit lost to another instance's: retried at once,
+    /// not after the lease). A worker runs one step at a time.
     fn claim_routing_jobs<'a>(
         &'a self,
         worker: &'a str,

@@ -4,7 +4,9 @@
 //!
 //! - Claims (routing jobs, outbox) pick their rows with `FOR UPDATE SKIP LOCKED`: two
 //!   instances claiming at once take disjoint sets, and neither waits for the other. A claim is a
-//!   lease; a killed instance's jobs are claimed again once it ran out.
+//!   lease; a killed instance's jobs are claimed again once it ran out. A worker's claim also
+//!   takes back the jobs it still holds (its last commit lost the version race to another
+//!   instance), so they are retried at once, not after the lease.
 //! - Due timers are turned into jobs by one statement that deletes them with
 //!   `FOR UPDATE SKIP LOCKED`: a timer fires once however many instances poll.
 //! - The routing state's version guard (`UPDATE … WHERE version = $base`) serializes routing
@@ -157,7 +159,7 @@ impl PostgresStore {
         let rows = sqlx::query(
             "WITH picked AS ( \
                  SELECT id AS pick FROM routing_jobs \
-                 WHERE lease_until IS NULL OR lease_until < $3 \
+                 WHERE lease_until IS NULL OR lease_until < $3 OR claimed_by = $1 \
                  ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED), \
              claimed AS ( \
                  UPDATE routing_jobs SET claimed_by = $1, lease_until = $2, attempts = attempts + 1 \

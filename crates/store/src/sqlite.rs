@@ -156,7 +156,8 @@ impl SqliteStore {
         let rows = sqlx::query(
             "UPDATE routing_jobs SET claimed_by = $1, lease_until = $2, attempts = attempts + 1 \
              WHERE id IN (SELECT id FROM routing_jobs \
-                          WHERE lease_until IS NULL OR lease_until < $3 ORDER BY id LIMIT $4) \
+                          WHERE lease_until IS NULL OR lease_until < $3 OR claimed_by = $1 \
+                          ORDER BY id LIMIT $4) \
              RETURNING id, kind, channel_id, event_id, payload, attempts",
         )
         .bind(worker)

@@ -102,6 +102,7 @@ where
     duplicates_within_one_batch_are_skipped(make().await).await;
     concurrent_duplicate_ingests_store_one(make().await).await;
     routing_jobs_are_claimed_once_and_reclaimed_after_the_lease(make().await).await;
+    a_worker_takes_back_its_own_jobs_after_a_conflict(make().await).await;
     routing_commits_are_atomic_and_versioned(make().await).await;
     timers_upsert_cancel_and_fire(make().await).await;
     outbox_lifecycle_and_fencing(make().await).await;
@@ -237,6 +238,61 @@ pub async fn routing_jobs_are_claimed_once_and_reclaimed_after_the_lease(store: 
     assert!(store.routing_state().await.unwrap().is_none());
     let version = store.commit_routing(&commit("w2", 0, ids)).await.unwrap();
     assert_eq!(version, 1);
+    assert_eq!(store.counts().await.unwrap().routing_jobs, 0);
+}
+
+/// A worker whose commit lost the version race to another instance takes its claimed jobs
+/// back at once (they are not stuck until its lease runs out), while other workers still
+/// cannot take them; its retry from the new version finishes them.
+pub async fn a_worker_takes_back_its_own_jobs_after_a_conflict(store: Arc<dyn Store>) {
+    store
+        .ingest("wa", &[message("a", "+1"), message("b", "+2")], t0())
+        .await
+        .unwrap();
+    let first = store
+        .claim_routing_jobs("w1", t0(), LEASE, 1)
+        .await
+        .unwrap();
+    let second = store
+        .claim_routing_jobs("w2", t0(), LEASE, 1)
+        .await
+        .unwrap();
+    assert_eq!((first.len(), second.len()), (1, 1));
+    assert_ne!(first[0].id, second[0].id);
+    // w2 commits first; w1's commit from the same version conflicts and writes nothing.
+    assert_eq!(
+        store
+            .commit_routing(&commit("w2", 0, vec![second[0].id]))
+            .await
+            .unwrap(),
+        1
+    );
+    let lost = store
+        .commit_routing(&commit("w1", 0, vec![first[0].id]))
+        .await;
+    assert!(matches!(lost, Err(StoreError::Conflict(_))), "{lost:?}");
+    // Long before the lease ends, nobody else may take w1's job, but w1 takes it back.
+    assert!(
+        store
+            .claim_routing_jobs("w3", at(1), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store
+        .claim_routing_jobs("w1", at(1), LEASE, 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, first[0].id);
+    assert_eq!(again[0].attempts, 2);
+    assert_eq!(
+        store
+            .commit_routing(&commit("w1", 1, vec![first[0].id]))
+            .await
+            .unwrap(),
+        2
+    );
     assert_eq!(store.counts().await.unwrap().routing_jobs, 0);
 }
 

@@ -93,6 +93,7 @@ suite_tests!(
     duplicates_within_one_batch_are_skipped,
     concurrent_duplicate_ingests_store_one,
     routing_jobs_are_claimed_once_and_reclaimed_after_the_lease,
+    a_worker_takes_back_its_own_jobs_after_a_conflict,
     routing_commits_are_atomic_and_versioned,
     timers_upsert_cancel_and_fire,
     outbox_lifecycle_and_fencing,
@@ -153,12 +154,16 @@ where
         let claim = claim.clone();
         tasks.spawn(async move {
             let mut mine = Vec::new();
+            // A worker that claims again takes back what it holds (its step ended without a
+            // commit), so each claim here is a worker of its own that keeps its jobs.
+            let mut k = 0u64;
             loop {
-                let ids = claim(store.clone(), format!("worker-{n}")).await;
+                let ids = claim(store.clone(), format!("worker-{n}-{k}")).await;
                 if ids.is_empty() {
                     return mine;
                 }
                 mine.extend(ids);
+                k += 1;
             }
         });
     }

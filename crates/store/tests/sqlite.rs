@@ -44,6 +44,7 @@ suite_tests!(
     duplicates_within_one_batch_are_skipped,
     concurrent_duplicate_ingests_store_one,
     routing_jobs_are_claimed_once_and_reclaimed_after_the_lease,
+    a_worker_takes_back_its_own_jobs_after_a_conflict,
     routing_commits_are_atomic_and_versioned,
     timers_upsert_cancel_and_fire,
     outbox_lifecycle_and_fencing,

@@ -14,7 +14,7 @@ use switchboard_store::{
 };
 use tokio::sync::Notify;
 
-use super::workers::{IDLE_POLL, now};
+use super::workers::{IDLE_POLL, jitter_seed, now};
 use crate::api::bus::Hub;
 use crate::api::publish::Step;
 
@@ -39,6 +39,13 @@ impl RoutingDriver {
                     let _ = tokio::time::timeout(IDLE_POLL, self.wake.notified()).await;
                 }
                 Ok(_) => {}
+                // Another instance committed first: re-read the state and retry the same jobs
+                // (the claim takes them back) at once, after a short jitter so that instances
+                // racing for the state do not stay in step.
+                Err(StoreError::Conflict(e)) => {
+                    tracing::debug!(error = %e, "routing step lost to another instance; retrying");
+                    tokio::time::sleep(Duration::from_millis(jitter_seed() % 20)).await;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "routing step failed; retrying");
                     tokio::time::sleep(IDLE_POLL).await;
