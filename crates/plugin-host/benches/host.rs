@@ -7,8 +7,9 @@
 //!   instance, so `plugin - plugin_warm - instantiate` is what a fresh instance's first call
 //!   adds; `plugin_warm_pool` is the full `Connector::parse_webhook` with
 //!   [`InstancePolicy::warm`] (an instance reused across calls: opt-in);
-//! - `outcome_json/{encode,decode}`: the outcome's JSON alone, natively (what the guest's
-//!   serializing and the host's decoding cost, out of the plugin figure);
+//! - `outcome_json/{encode,decode,decode_fast}`: the outcome's JSON alone, natively (what the
+//!   guest's serializing and the host's decoding cost, out of the plugin figure), `decode`
+//!   with core's derive, `decode_fast` the host's tag-first path (`src/decode.rs`);
 //! - `instantiate`: store + instance from `InstancePre` on the pooling allocator + drop
 //!   (target ≤ 20 µs);
 //! - `warm_call_route_empty`: one call into a live instance that does nothing (`route` of the
@@ -74,6 +75,9 @@ fn benches(c: &mut Criterion) {
     });
     group.bench_function("decode", |b| {
         b.iter(|| serde_json::from_str::<switchboard_core::WebhookOutcome>(black_box(&json)))
+    });
+    group.bench_function("decode_fast", |b| {
+        b.iter(|| switchboard_plugin_host::__bench::decode_outcome(black_box(&json)))
     });
     group.finish();
 

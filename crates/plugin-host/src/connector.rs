@@ -446,6 +446,12 @@ impl WasmConnector {
         serde_json::from_str(json).map_err(|e| FailureCause::InvalidOutput(e.to_string()))
     }
 
+    /// A `parse-webhook` outcome: [`crate::decode`]'s tag-first path, else core's serde.
+    fn outcome_out(&self, json: &str) -> Result<WebhookOutcome, FailureCause> {
+        self.check_output(json.len())?;
+        crate::decode::outcome(json).map_err(|e| FailureCause::InvalidOutput(e.to_string()))
+    }
+
     fn request_out(&self, req: wit::HttpRequest) -> Result<HttpRequest, FailureCause> {
         let size = req.url.len()
             + req.body.len()
@@ -612,8 +618,8 @@ impl WasmConnector {
                 let json = g
                     .call_parse_webhook(&mut *s, &wctx, &wreq)?
                     .map_err(|e| wasmtime::format_err!("{}", error_in(e)))?;
-                let outcome: WebhookOutcome = self
-                    .json_out(&json)
+                let outcome = self
+                    .outcome_out(&json)
                     .map_err(|e| wasmtime::format_err!("{e}"))?;
                 std::hint::black_box(outcome);
                 Ok(())
@@ -701,7 +707,7 @@ impl WasmConnector {
             })
             .map_err(CallError::Plugin)?
             .map_err(|e| CallError::Connector(error_in(e)))?;
-        self.json_out(&json)
+        self.outcome_out(&json)
             .map_err(|cause| CallError::Plugin(self.error(EXPORT, cause)))
     }
 

@@ -57,6 +57,7 @@
 mod bindings;
 pub mod build;
 mod connector;
+mod decode;
 mod error;
 mod host;
 mod imports;
@@ -69,6 +70,17 @@ pub use host::{EffectiveLimits, HostConfig, PluginHost};
 pub use imports::{HttpCall, HttpFailure, PluginHttp, PluginSecrets, Services};
 pub use manifest::{Capabilities, Limits, Manifest};
 pub use registry::PluginRegistry;
+
+/// For benchmarks only: the host's decoding of a `parse-webhook` outcome. Not public API.
+#[doc(hidden)]
+pub mod __bench {
+    /// [`crate::decode`]'s outcome decoding.
+    pub fn decode_outcome(
+        json: &str,
+    ) -> Result<switchboard_core::WebhookOutcome, serde_json::Error> {
+        crate::decode::outcome(json)
+    }
+}
 
 /// The `switchboard:connector` world versions this host links.
 pub const SUPPORTED_WORLDS: &[&str] = &["0.1.0", "0.2.0"];
