@@ -74,7 +74,7 @@ pub use registry::PluginRegistry;
 /// For benchmarks only: the host's decoding of a `parse-webhook` outcome. Not public API.
 #[doc(hidden)]
 pub mod __bench {
-    /// [`crate::decode`]'s outcome decoding.
+    /// The host's outcome decoding (tag-first, with core's serde as the fallback).
     pub fn decode_outcome(
         json: &str,
     ) -> Result<switchboard_core::WebhookOutcome, serde_json::Error> {
