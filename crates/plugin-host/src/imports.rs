@@ -33,6 +33,16 @@ pub trait PluginSecrets: Send + Sync {
     fn secret(&self, channel_id: &str, name: &SecretName) -> Option<Secret>;
 }
 
+/// A closure is a secret source: `|channel_id, name| lookup(channel_id, name)`.
+impl<F> PluginSecrets for F
+where
+    F: Fn(&str, &SecretName) -> Option<Secret> + Send + Sync,
+{
+    fn secret(&self, channel_id: &str, name: &SecretName) -> Option<Secret> {
+        self(channel_id, name)
+    }
+}
+
 /// Who is asking, for a [`PluginHttp`] request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -70,6 +80,16 @@ pub trait PluginHttp: Send + Sync {
     /// Sends `req` (blocking: plugin calls are synchronous) and returns the response, whatever
     /// its status.
     fn send(&self, call: &HttpCall, req: HttpRequest) -> Result<HttpResponse, HttpFailure>;
+}
+
+/// A closure is an HTTP client: `|call, request| transport.send_blocking(call, request)`.
+impl<F> PluginHttp for F
+where
+    F: Fn(&HttpCall, HttpRequest) -> Result<HttpResponse, HttpFailure> + Send + Sync,
+{
+    fn send(&self, call: &HttpCall, req: HttpRequest) -> Result<HttpResponse, HttpFailure> {
+        self(call, req)
+    }
 }
 
 /// What the embedder lends a plugin's gated imports. Without them `http` and `hmac` answer

@@ -312,6 +312,39 @@ fn denied_http_sends_nothing_and_names_the_capability() {
 }
 
 #[test]
+fn closures_serve_as_secret_store_and_http_client() {
+    let secrets = |channel: &str, name: &SecretName| {
+        (channel == "c1" && name.as_str() == "token").then(|| Secret::new("key"))
+    };
+    let http = |call: &HttpCall, req: HttpRequest| -> Result<HttpResponse, HttpFailure> {
+        Ok(HttpResponse::new(
+            203,
+            format!("{} {}", call.channel_id.as_deref().unwrap_or("-"), req.url),
+        ))
+    };
+    let plugin = hostile_with(
+        &grant_all(&built("hostile")),
+        Services {
+            secrets: Some(Arc::new(secrets)),
+            http: Some(Arc::new(http)),
+        },
+    );
+    assert_eq!(
+        call(
+            &plugin,
+            "c1",
+            "hmac:token:The quick brown fox jumps over the lazy dog"
+        )
+        .expect("hmac"),
+        "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+    );
+    assert_eq!(
+        call(&plugin, "c1", "http:http://127.0.0.1/x").expect("http"),
+        "203 c1 http://127.0.0.1/x"
+    );
+}
+
+#[test]
 fn granted_imports_without_services_are_unavailable_not_denied() {
     let plugin = hostile_with(&grant_all(&built("hostile")), Services::default());
     for body in ["hmac:token:x", "http:http://127.0.0.1:9/x"] {
