@@ -7,7 +7,10 @@
 //! The plugin SDK serializes with serde, which writes the tag first, so the host can read the
 //! tag and then decode the rest of the object straight into the variant's struct, with core's
 //! own derived `Deserialize` for that struct (same fields, same defaults, unknown fields ignored
-//! exactly as on the serde path).
+//! exactly as on the serde path). Messages get the same treatment one level down: their
+//! `content` (also internally tagged) is read tag-first into a mirror of `InboundMessage` whose
+//! struct literal below fails to compile when core adds a field, and whose mirrors refuse any
+//! field they do not know (so the serde path takes over rather than anything being dropped).
 //!
 //! Anything else (the tag not first, an unknown event type, a field of `WebhookOutcome` this
 //! host does not know) fails the fast path and the document is decoded again with core's
@@ -17,8 +20,9 @@
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor, value::MapAccessDeserializer};
 use switchboard_core::{
-    Consent, InboundEvent, InboundMessage, Reaction, SkippedItem, StatusUpdate, StatusWatermark,
-    WebhookOutcome, WebhookReply,
+    Address, Consent, ContactCard, Content, Extensions, InboundEvent, InboundMessage, Interactive,
+    Location, Media, Reaction, SelectedReply, SkippedItem, StatusUpdate, StatusWatermark, Template,
+    Timestamp, WebhookOutcome, WebhookReply,
 };
 
 /// Decodes an outcome: the fast path, or core's `Deserialize` when it does not apply.
@@ -97,12 +101,136 @@ impl<'de> Visitor<'de> for EventVisitor {
         let kind: Kind = map.next_value()?;
         let rest = MapAccessDeserializer::new(map);
         Ok(FastEvent(match kind {
-            Kind::Message => InboundEvent::Message(InboundMessage::deserialize(rest)?),
+            Kind::Message => InboundEvent::Message(FastMessage::deserialize(rest)?.into()),
             Kind::Status => InboundEvent::Status(StatusUpdate::deserialize(rest)?),
             Kind::OptOut => InboundEvent::OptOut(Consent::deserialize(rest)?),
             Kind::OptIn => InboundEvent::OptIn(Consent::deserialize(rest)?),
             Kind::Reaction => InboundEvent::Reaction(Reaction::deserialize(rest)?),
             Kind::Watermark => InboundEvent::Watermark(StatusWatermark::deserialize(rest)?),
+        }))
+    }
+}
+
+/// `InboundMessage` with a tag-first `content`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FastMessage {
+    id: String,
+    from: Address,
+    to: Address,
+    #[serde(default)]
+    timestamp: Option<Timestamp>,
+    content: FastContent,
+    #[serde(default)]
+    profile_name: Option<String>,
+    #[serde(default)]
+    reply_to: Option<String>,
+    #[serde(default)]
+    extensions: Extensions,
+}
+
+impl From<FastMessage> for InboundMessage {
+    fn from(m: FastMessage) -> Self {
+        // A struct literal on purpose: a field added to core breaks the build here.
+        InboundMessage {
+            id: m.id,
+            from: m.from,
+            to: m.to,
+            timestamp: m.timestamp,
+            content: m.content.0,
+            profile_name: m.profile_name,
+            reply_to: m.reply_to,
+            extensions: m.extensions,
+        }
+    }
+}
+
+struct FastContent(Content);
+
+/// `Content`'s variants as its `rename_all = "snake_case"` names them.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ContentKind {
+    Text,
+    Media,
+    Location,
+    Contacts,
+    Template,
+    Interactive,
+    Reply,
+    Reaction,
+    Unsupported,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextFields {
+    text: String,
+    #[serde(default)]
+    preview_url: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContactsFields {
+    contacts: Vec<ContactCard>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReactionFields {
+    message_id: String,
+    #[serde(default)]
+    emoji: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnsupportedFields {
+    provider_type: String,
+}
+
+impl<'de> Deserialize<'de> for FastContent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ContentVisitor)
+    }
+}
+
+struct ContentVisitor;
+
+impl<'de> Visitor<'de> for ContentVisitor {
+    type Value = FastContent;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("message content with its \"type\" first")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FastContent, A::Error> {
+        let Some(TagKey::Type) = map.next_key::<TagKey>()? else {
+            return Err(de::Error::custom("no \"type\""));
+        };
+        let kind: ContentKind = map.next_value()?;
+        let rest = MapAccessDeserializer::new(map);
+        Ok(FastContent(match kind {
+            ContentKind::Text => {
+                let TextFields { text, preview_url } = TextFields::deserialize(rest)?;
+                Content::Text { text, preview_url }
+            }
+            ContentKind::Media => Content::Media(Media::deserialize(rest)?),
+            ContentKind::Location => Content::Location(Location::deserialize(rest)?),
+            ContentKind::Contacts => Content::Contacts {
+                contacts: ContactsFields::deserialize(rest)?.contacts,
+            },
+            ContentKind::Template => Content::Template(Template::deserialize(rest)?),
+            ContentKind::Interactive => Content::Interactive(Interactive::deserialize(rest)?),
+            ContentKind::Reply => Content::Reply(SelectedReply::deserialize(rest)?),
+            ContentKind::Reaction => {
+                let ReactionFields { message_id, emoji } = ReactionFields::deserialize(rest)?;
+                Content::Reaction { message_id, emoji }
+            }
+            ContentKind::Unsupported => Content::Unsupported {
+                provider_type: UnsupportedFields::deserialize(rest)?.provider_type,
+            },
         }))
     }
 }
@@ -155,6 +283,74 @@ mod tests {
         assert!(events > 50, "{events} events");
     }
 
+    /// Every `content` object anywhere in `fixtures/` (inbound and outbound), as `Content`.
+    fn contents() -> Vec<Content> {
+        fn walk(v: &serde_json::Value, out: &mut Vec<Content>) {
+            match v {
+                serde_json::Value::Object(map) => {
+                    if let Some(c) = map.get("content")
+                        && let Ok(content) = serde_json::from_value::<Content>(c.clone())
+                    {
+                        out.push(content);
+                    }
+                    map.values().for_each(|v| walk(v, out));
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+                _ => {}
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+        let mut out = Vec::new();
+        let mut dirs = vec![root];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if let Ok(v) = serde_json::from_str::<serde_json::Value>(
+                    &std::fs::read_to_string(&path).unwrap_or_default(),
+                ) {
+                    walk(&v, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_content_kind_takes_the_fast_path() {
+        let template = outcomes()
+            .into_iter()
+            .flat_map(|(_, o)| o.events)
+            .find_map(|e| match e {
+                InboundEvent::Message(m) => Some(m),
+                _ => None,
+            })
+            .unwrap();
+        let mut kinds = std::collections::BTreeSet::new();
+        for content in contents() {
+            let json = serde_json::to_value(&content).unwrap();
+            kinds.insert(json["type"].as_str().unwrap().to_owned());
+            let mut message = template.clone();
+            message.content = content;
+            let expected = WebhookOutcome::ok(vec![InboundEvent::Message(message)]);
+            let json = serde_json::to_string(&expected).unwrap();
+            assert_eq!(fast(&json).as_ref(), Some(&expected), "{json}");
+        }
+        let all = [
+            "contacts",
+            "interactive",
+            "location",
+            "media",
+            "reaction",
+            "reply",
+            "template",
+            "text",
+            "unsupported",
+        ];
+        assert_eq!(kinds, all.iter().map(|k| k.to_string()).collect());
+    }
+
     #[test]
     fn anything_else_falls_back_to_serde() {
         let (_, expected) = outcomes()
@@ -170,6 +366,14 @@ mod tests {
         value["later"] = serde_json::json!(1);
         let grown = serde_json::to_string(&value).unwrap();
         assert!(fast(&grown).is_none());
+        // A content field this host does not know: the serde path decides (it ignores it).
+        let text = r#"{"events":[{"type":"message","id":"m","from":{"channel":"sms","id":"+1","kind":"phone"},"to":{"channel":"sms","id":"+2","kind":"phone"},"content":{"type":"text","text":"hi","later":true}}],"reply":{"status":200}}"#;
+        assert!(fast(text).is_none());
+        assert_eq!(
+            outcome(text).unwrap().events.len(),
+            1,
+            "serde ignores the unknown field"
+        );
         // An unknown event type: serde's own error.
         let unknown = r#"{"events":[{"type":"telepathy"}],"reply":{"status":200}}"#;
         assert!(fast(unknown).is_none());
