@@ -65,6 +65,9 @@ pub(crate) struct Config {
     /// `[[plugins]]`: the capabilities granted to each plugin.
     #[serde(default)]
     pub(crate) plugins: Vec<PluginConfig>,
+    /// `[[event_subscriptions]]`: integration event webhooks.
+    #[serde(default)]
+    pub(crate) event_subscriptions: Vec<crate::gateway::events::SubscriptionConfig>,
 }
 
 /// `[[plugins]]`: what the operator grants one plugin (it gets declared ∧ granted).
@@ -121,6 +124,10 @@ pub(crate) struct WorkersConfig {
     pub(crate) send_lease_secs: u64,
     /// How many sends run at once (the per-channel and per-recipient limits hold across them).
     pub(crate) senders: u32,
+    /// Event webhooks: the delays between attempts, seconds (attempts = length + 1).
+    pub(crate) event_retry_secs: Vec<u64>,
+    /// Event webhooks: the request timeout, seconds.
+    pub(crate) event_timeout_secs: u64,
 }
 
 impl Default for WorkersConfig {
@@ -129,6 +136,8 @@ impl Default for WorkersConfig {
             routing_lease_secs: 30,
             send_lease_secs: 60,
             senders: 4,
+            event_retry_secs: crate::gateway::events::DEFAULT_RETRY_SECS.to_vec(),
+            event_timeout_secs: 15,
         }
     }
 }
@@ -325,6 +334,8 @@ pub(crate) struct Resolved {
     pub(crate) plugins: PluginsSettings,
     /// Channels on plugins, built once the plugins are loaded.
     pub(crate) plugin_channels: Vec<PluginChannel>,
+    /// Integration event webhooks.
+    pub(crate) events: crate::gateway::events::EventRouter,
 }
 
 impl Config {
@@ -577,6 +588,16 @@ impl Config {
         if self.workers.senders == 0 {
             push("workers.senders".into(), "must be at least 1".into());
         }
+        if self.workers.event_timeout_secs == 0 {
+            push(
+                "workers.event_timeout_secs".into(),
+                "must be at least 1".into(),
+            );
+        }
+        let events = crate::gateway::events::EventRouter::new(crate::gateway::events::resolve(
+            &self.event_subscriptions,
+            &mut push,
+        ));
         if !problems.is_empty() {
             return Err(Problems(problems));
         }
@@ -594,6 +615,7 @@ impl Config {
             workers: self.workers,
             plugins,
             plugin_channels,
+            events,
         })
     }
 

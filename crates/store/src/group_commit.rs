@@ -17,6 +17,7 @@ use sqlx::SqlitePool;
 use switchboard_core::{BoxFuture, InboundEvent, Timestamp};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::NewEventDelivery;
 use crate::sqlite::ingest_events;
 use crate::{IngestResult, StoreError};
 
@@ -30,6 +31,7 @@ const QUEUE: usize = 4096;
 struct Request {
     channel_id: String,
     events: Vec<InboundEvent>,
+    deliveries: Vec<(usize, NewEventDelivery)>,
     now: Timestamp,
     reply: oneshot::Sender<Result<IngestResult, StoreError>>,
 }
@@ -54,12 +56,14 @@ impl IngestWriter {
         &self,
         channel_id: &str,
         events: &[InboundEvent],
+        deliveries: &[(usize, NewEventDelivery)],
         now: Timestamp,
     ) -> Result<IngestResult, StoreError> {
         let (reply, answer) = oneshot::channel();
         let request = Request {
             channel_id: channel_id.to_owned(),
             events: events.to_vec(),
+            deliveries: deliveries.to_vec(),
             now,
             reply,
         };
@@ -103,8 +107,14 @@ fn write_batch<'a>(
             if let Err(e) = sqlx::query("SAVEPOINT ingest").execute(&mut *tx).await {
                 return fail_all(batch.len(), e.into());
             }
-            let result =
-                ingest_events(&mut tx, &request.channel_id, &request.events, request.now).await;
+            let result = ingest_events(
+                &mut tx,
+                &request.channel_id,
+                &request.events,
+                &request.deliveries,
+                request.now,
+            )
+            .await;
             // A failed request leaves nothing behind; the others of the batch are kept.
             let ended = if result.is_ok() {
                 sqlx::query("RELEASE ingest").execute(&mut *tx).await

@@ -45,6 +45,7 @@
 //! own: `?options[search_path]=switchboard` (the schema must exist).
 
 mod error;
+mod events;
 mod group_commit;
 mod migrate;
 mod postgres;
@@ -59,6 +60,9 @@ use std::time::Duration;
 use switchboard_core::{BoxFuture, InboundEvent, Timestamp};
 
 pub use error::StoreError;
+pub use events::{
+    DisabledSubscription, EventDelivery, EventDeliveryOutcome, EventDeliveryState, NewEventDelivery,
+};
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 pub use types::{
@@ -88,7 +92,56 @@ pub trait Store: Send + Sync {
         channel_id: &'a str,
         events: &'a [InboundEvent],
         now: Timestamp,
+    ) -> BoxFuture<'a, Result<IngestResult, StoreError>> {
+        self.ingest_with_events(channel_id, events, &[], now)
+    }
+
+    /// [`Store::ingest`], also queueing integration-event deliveries in the same transaction:
+    /// `(index, delivery)` is queued only when `events[index]` is stored (not a duplicate).
+    fn ingest_with_events<'a>(
+        &'a self,
+        channel_id: &'a str,
+        events: &'a [InboundEvent],
+        deliveries: &'a [(usize, NewEventDelivery)],
+        now: Timestamp,
     ) -> BoxFuture<'a, Result<IngestResult, StoreError>>;
+
+    /// Queues integration-event deliveries (one transaction). Deliveries for a disabled
+    /// subscription and deliveries whose `webhook_id` is known are skipped.
+    fn enqueue_event_deliveries<'a>(
+        &'a self,
+        deliveries: &'a [NewEventDelivery],
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Claims up to `limit` deliveries that are pending and due, or still `sending` after
+    /// their lease (their worker died), marking them `sending` for `worker` until
+    /// `now + lease` and counting the attempt. Oldest due first.
+    fn claim_event_deliveries<'a>(
+        &'a self,
+        worker: &'a str,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<EventDelivery>, StoreError>>;
+
+    /// Records an attempt's outcome. Fenced: `Ok(false)` (nothing written) unless `worker`
+    /// holds the claim. [`EventDeliveryOutcome::Gone`] disables the subscription for good.
+    fn finish_event_delivery<'a>(
+        &'a self,
+        id: i64,
+        worker: &'a str,
+        outcome: &'a EventDeliveryOutcome,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Every event delivery, oldest first (operators' view and tests).
+    fn event_deliveries(&self) -> BoxFuture<'_, Result<Vec<EventDelivery>, StoreError>>;
+
+    /// The subscriptions disabled by a 410 answer.
+    fn disabled_event_subscriptions(
+        &self,
+    ) -> BoxFuture<'_, Result<Vec<DisabledSubscription>, StoreError>>;
 
     /// Queues a routing job that is not an inbound event (an agent command, …).
     fn enqueue_routing_job<'a>(

@@ -25,6 +25,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         "job_ids",
         include_str!("../migrations/sqlite/0003_job_ids.sql"),
     ),
+    (
+        4,
+        "event_deliveries",
+        include_str!("../migrations/sqlite/0004_event_deliveries.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations: the same versions as [`SQLITE`].
@@ -43,6 +48,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         3,
         "job_ids",
         include_str!("../migrations/postgres/0003_job_ids.sql"),
+    ),
+    (
+        4,
+        "event_deliveries",
+        include_str!("../migrations/postgres/0004_event_deliveries.sql"),
     ),
 ];
 

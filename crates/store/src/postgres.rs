@@ -30,6 +30,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, Connection, PgConnection, Postgres, Row};
 use switchboard_core::{BoxFuture, InboundEvent, Timestamp};
 
+use crate::events::{NewEventDelivery, event_store_methods};
 use crate::shared::{
     Columns, Steps, millis, now_millis, outbox_from_row, shared_store_methods, sql,
 };
@@ -116,6 +117,7 @@ impl PostgresStore {
         &self,
         channel_id: &str,
         events: &[InboundEvent],
+        deliveries: &[(usize, NewEventDelivery)],
         now: Timestamp,
     ) -> Result<IngestResult, StoreError> {
         let now = now.unix_millis();
@@ -133,10 +135,14 @@ impl PostgresStore {
         locks.sort_unstable();
         locks.dedup();
         lock_messages(&mut tx, channel_id, &locks).await?;
-        for event in events {
+        for (index, event) in events.iter().enumerate() {
             let key = event.dedupe_key();
             if fresh.remove(&(key.kind.as_str().to_owned(), key.provider_id)) {
                 Pg::store_event(&mut tx, channel_id, event, now).await?;
+                for (_, delivery) in deliveries.iter().filter(|(i, _)| *i == index) {
+                    Pg::enqueue_event_deliveries(&mut tx, std::slice::from_ref(delivery), now)
+                        .await?;
+                }
                 result.stored += 1;
             } else {
                 result.duplicates += 1;
@@ -338,6 +344,7 @@ impl Store for PostgresStore {
     }
 
     shared_store_methods!(Postgres);
+    event_store_methods!(Postgres, crate::events::CLAIM_POSTGRES);
 }
 
 #[cfg(test)]

@@ -377,6 +377,7 @@ where
                 .execute(&mut *conn)
                 .await?;
         }
+        Self::enqueue_event_deliveries(conn, &commit.event_deliveries, now).await?;
         Ok(version)
     }
 
@@ -728,13 +729,14 @@ where
 /// Used inside `impl Store for …`.
 macro_rules! shared_store_methods {
     ($db:ty) => {
-        fn ingest<'a>(
+        fn ingest_with_events<'a>(
             &'a self,
             channel_id: &'a str,
             events: &'a [InboundEvent],
+            deliveries: &'a [(usize, $crate::NewEventDelivery)],
             now: Timestamp,
         ) -> BoxFuture<'a, Result<$crate::IngestResult, StoreError>> {
-            Box::pin(self.ingest_tx(channel_id, events, now))
+            Box::pin(self.ingest_tx(channel_id, events, deliveries, now))
         }
 
         fn claim_routing_jobs<'a>(

@@ -12,6 +12,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, SqliteConnection};
 use switchboard_core::{BoxFuture, InboundEvent, Timestamp};
 
+use crate::events::{NewEventDelivery, event_store_methods};
 use crate::group_commit::IngestWriter;
 use crate::shared::{
     Columns, Steps, millis, now_millis, outbox_from_row, shared_store_methods, sql,
@@ -139,9 +140,12 @@ impl SqliteStore {
         &self,
         channel_id: &str,
         events: &[InboundEvent],
+        deliveries: &[(usize, NewEventDelivery)],
         now: Timestamp,
     ) -> Result<IngestResult, StoreError> {
-        self.ingest.ingest(channel_id, events, now).await
+        self.ingest
+            .ingest(channel_id, events, deliveries, now)
+            .await
     }
 
     async fn claim_routing_tx(
@@ -271,11 +275,12 @@ pub(crate) async fn ingest_events(
     conn: &mut SqliteConnection,
     channel_id: &str,
     events: &[InboundEvent],
+    deliveries: &[(usize, NewEventDelivery)],
     now: Timestamp,
 ) -> Result<IngestResult, StoreError> {
     let now = now.unix_millis();
     let mut result = IngestResult::default();
-    for event in events {
+    for (index, event) in events.iter().enumerate() {
         let key = event.dedupe_key();
         let fresh = sqlx::query(sql::INSERT_DEDUPE_KEY)
             .bind(channel_id)
@@ -290,6 +295,9 @@ pub(crate) async fn ingest_events(
             continue;
         }
         Sq::store_event(conn, channel_id, event, now).await?;
+        for (_, delivery) in deliveries.iter().filter(|(i, _)| *i == index) {
+            Sq::enqueue_event_deliveries(conn, std::slice::from_ref(delivery), now).await?;
+        }
         result.stored += 1;
     }
     Ok(result)
@@ -301,4 +309,5 @@ impl Store for SqliteStore {
     }
 
     shared_store_methods!(Sqlite);
+    event_store_methods!(Sqlite, crate::events::CLAIM_SQLITE);
 }

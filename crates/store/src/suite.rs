@@ -30,8 +30,9 @@ use switchboard_core::{
 };
 
 use crate::{
-    ConversationFilter, ConversationUpdate, MessageLink, NewOutbox, OutboxOutcome, OutboxState,
-    RoutingCommit, RoutingJobKind, Store, StoreError, TimerChange,
+    ConversationFilter, ConversationUpdate, EventDeliveryOutcome, EventDeliveryState, MessageLink,
+    NewEventDelivery, NewOutbox, OutboxOutcome, OutboxState, RoutingCommit, RoutingJobKind, Store,
+    StoreError, TimerChange,
 };
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -88,6 +89,7 @@ pub fn commit(worker: &str, base_version: i64, done_jobs: Vec<i64>) -> RoutingCo
         transcript_entries: Vec::new(),
         transcripts: Vec::new(),
         message_links: Vec::new(),
+        event_deliveries: Vec::new(),
         now: t0(),
     }
 }
@@ -114,6 +116,9 @@ where
     proactive_outbox_rows_are_idempotent_and_readable(make().await).await;
     outbox_defer_rewrite_and_failure_feedback(make().await).await;
     routing_job_ids_are_never_reused(make().await).await;
+    event_deliveries_are_queued_with_their_cause(make().await).await;
+    event_deliveries_are_claimed_once_retried_and_reclaimed(make().await).await;
+    gone_disables_a_subscription_for_good(make().await).await;
 }
 
 /// Ingest writes each event once; a repeated delivery is counted as duplicates and writes
@@ -1153,4 +1158,341 @@ impl Drop for TestSchema {
             Err(_) => panic!("dropping test schema {} panicked", self.name),
         }
     }
+}
+
+/// An integration-event delivery for `subscription` (`webhook_id` doubles as the payload).
+pub fn event_delivery(subscription: &str, webhook_id: &str) -> NewEventDelivery {
+    NewEventDelivery {
+        subscription: subscription.to_owned(),
+        event_type: "message.received".to_owned(),
+        webhook_id: webhook_id.to_owned(),
+        payload: format!("{{\"id\":\"{webhook_id}\"}}"),
+    }
+}
+
+/// Deliveries are queued with what caused them: ingest queues an event's deliveries only when
+/// the event is new (a duplicate webhook queues nothing), a routing commit queues its own and
+/// a conflicting commit none; a known `webhook_id` is queued once.
+pub async fn event_deliveries_are_queued_with_their_cause(store: Arc<dyn Store>) {
+    let events = vec![message("m1", "+1"), message("m2", "+1")];
+    let deliveries = vec![
+        (0, event_delivery("crm", "msg_a")),
+        (0, event_delivery("audit", "msg_b")),
+        (1, event_delivery("crm", "msg_c")),
+    ];
+    let result = store
+        .ingest_with_events("wa", &events, &deliveries, t0())
+        .await
+        .unwrap();
+    assert_eq!(result.stored, 2);
+    let queued = store.event_deliveries().await.unwrap();
+    let ids: Vec<&str> = queued.iter().map(|d| d.webhook_id.as_str()).collect();
+    assert_eq!(ids, ["msg_a", "msg_b", "msg_c"]);
+    assert!(queued.iter().all(|d| d.state == EventDeliveryState::Pending
+        && d.attempts == 0
+        && d.next_attempt_at == t0()
+        && d.event_type == "message.received"));
+    assert_eq!(queued[1].subscription, "audit");
+    assert_eq!(queued[2].payload, "{\"id\":\"msg_c\"}");
+
+    // The same webhook again: duplicates, nothing queued (even with fresh webhook ids).
+    let again = vec![
+        (0, event_delivery("crm", "msg_d")),
+        (1, event_delivery("crm", "msg_e")),
+    ];
+    let result = store
+        .ingest_with_events("wa", &events, &again, at(1))
+        .await
+        .unwrap();
+    assert_eq!(result.duplicates, 2);
+    // Only the new event of a partly duplicate webhook queues its deliveries.
+    let mixed = vec![message("m2", "+1"), message("m3", "+1")];
+    let mixed_deliveries = vec![
+        (0, event_delivery("crm", "msg_f")),
+        (1, event_delivery("crm", "msg_g")),
+    ];
+    store
+        .ingest_with_events("wa", &mixed, &mixed_deliveries, at(1))
+        .await
+        .unwrap();
+    let ids: Vec<String> = store
+        .event_deliveries()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.webhook_id)
+        .collect();
+    assert_eq!(ids, ["msg_a", "msg_b", "msg_c", "msg_g"]);
+
+    // A routing commit queues its deliveries in its transaction; a conflicting one none.
+    let mut step = commit("w1", 0, Vec::new());
+    step.event_deliveries.push(event_delivery("crm", "msg_r1"));
+    store.commit_routing(&step).await.unwrap();
+    let mut stale = commit("w1", 0, Vec::new());
+    stale.event_deliveries.push(event_delivery("crm", "msg_r2"));
+    assert!(matches!(
+        store.commit_routing(&stale).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // A known webhook id is not queued twice.
+    store
+        .enqueue_event_deliveries(
+            &[
+                event_delivery("crm", "msg_r1"),
+                event_delivery("crm", "msg_x"),
+            ],
+            at(2),
+        )
+        .await
+        .unwrap();
+    let ids: Vec<String> = store
+        .event_deliveries()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.webhook_id)
+        .collect();
+    assert_eq!(ids, ["msg_a", "msg_b", "msg_c", "msg_g", "msg_r1", "msg_x"]);
+}
+
+/// A claim takes due deliveries once, with a lease; only the claimer finishes one; a retry is
+/// due again at its time; a delivery whose worker died is claimed again after the lease (at
+/// least once); delivered and failed ones are never claimed again.
+pub async fn event_deliveries_are_claimed_once_retried_and_reclaimed(store: Arc<dyn Store>) {
+    let lease = Duration::from_secs(30);
+    store
+        .enqueue_event_deliveries(
+            &[
+                event_delivery("crm", "msg_1"),
+                event_delivery("crm", "msg_2"),
+                event_delivery("crm", "msg_3"),
+            ],
+            t0(),
+        )
+        .await
+        .unwrap();
+    let a = store
+        .claim_event_deliveries("a", t0(), lease, 2)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = a.iter().map(|d| d.webhook_id.as_str()).collect();
+    assert_eq!(ids, ["msg_1", "msg_2"]);
+    assert!(
+        a.iter()
+            .all(|d| d.state == EventDeliveryState::Sending && d.attempts == 1)
+    );
+    let b = store
+        .claim_event_deliveries("b", t0(), lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].webhook_id, "msg_3");
+    assert!(
+        store
+            .claim_event_deliveries("c", t0(), lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Fencing: b cannot finish a's delivery.
+    let delivered = EventDeliveryOutcome::Delivered;
+    assert!(
+        !store
+            .finish_event_delivery(a[0].id, "b", &delivered, at(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .finish_event_delivery(a[0].id, "a", &delivered, at(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .finish_event_delivery(a[0].id, "a", &delivered, at(1))
+            .await
+            .unwrap()
+    );
+
+    // A retry is pending until its time, with the error kept.
+    let retry = EventDeliveryOutcome::Retry {
+        at: at(60),
+        error: "HTTP 503".into(),
+    };
+    assert!(
+        store
+            .finish_event_delivery(a[1].id, "a", &retry, at(1))
+            .await
+            .unwrap()
+    );
+    // Failed for good.
+    let failed = EventDeliveryOutcome::Failed {
+        error: "HTTP 400".into(),
+    };
+    assert!(
+        store
+            .finish_event_delivery(b[0].id, "b", &failed, at(1))
+            .await
+            .unwrap()
+    );
+
+    assert!(
+        store
+            .claim_event_deliveries("c", at(59), lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store
+        .claim_event_deliveries("c", at(60), lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].webhook_id, "msg_2");
+    assert_eq!(again[0].attempts, 2);
+    assert_eq!(again[0].last_error.as_deref(), Some("HTTP 503"));
+
+    // c dies: after the lease, d takes it (the same webhook id: the receiver dedupes).
+    assert!(
+        store
+            .claim_event_deliveries("d", at(89), lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let taken = store
+        .claim_event_deliveries("d", at(91), lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(
+        (taken[0].webhook_id.as_str(), taken[0].attempts),
+        ("msg_2", 3)
+    );
+    assert!(
+        !store
+            .finish_event_delivery(taken[0].id, "c", &delivered, at(92))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .finish_event_delivery(taken[0].id, "d", &delivered, at(92))
+            .await
+            .unwrap()
+    );
+
+    let states: Vec<(String, EventDeliveryState)> = store
+        .event_deliveries()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.webhook_id, d.state))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("msg_1".to_owned(), EventDeliveryState::Delivered),
+            ("msg_2".to_owned(), EventDeliveryState::Delivered),
+            ("msg_3".to_owned(), EventDeliveryState::Failed),
+        ]
+    );
+    assert!(
+        store
+            .claim_event_deliveries("e", at(10_000), lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// A 410 (`Gone`) disables the subscription: recorded, its queued and in-flight deliveries
+/// become `disabled` (their claimers can no longer finish them), nothing more is queued for it,
+/// and other subscriptions are untouched.
+pub async fn gone_disables_a_subscription_for_good(store: Arc<dyn Store>) {
+    let lease = Duration::from_secs(30);
+    store
+        .enqueue_event_deliveries(
+            &[
+                event_delivery("gone", "msg_1"),
+                event_delivery("gone", "msg_2"),
+                event_delivery("gone", "msg_3"),
+                event_delivery("crm", "msg_4"),
+            ],
+            t0(),
+        )
+        .await
+        .unwrap();
+    let first = store
+        .claim_event_deliveries("a", t0(), lease, 1)
+        .await
+        .unwrap();
+    let second = store
+        .claim_event_deliveries("b", t0(), lease, 1)
+        .await
+        .unwrap();
+    assert_eq!(second[0].webhook_id, "msg_2");
+    let gone = EventDeliveryOutcome::Gone {
+        error: "HTTP 410".into(),
+    };
+    assert!(
+        store
+            .finish_event_delivery(first[0].id, "a", &gone, at(1))
+            .await
+            .unwrap()
+    );
+    // b's in-flight delivery was disabled under it.
+    let delivered = EventDeliveryOutcome::Delivered;
+    assert!(
+        !store
+            .finish_event_delivery(second[0].id, "b", &delivered, at(2))
+            .await
+            .unwrap()
+    );
+
+    let disabled = store.disabled_event_subscriptions().await.unwrap();
+    assert_eq!(disabled.len(), 1);
+    assert_eq!(disabled[0].subscription, "gone");
+    assert_eq!(disabled[0].reason, "HTTP 410");
+    assert_eq!(disabled[0].disabled_at, at(1));
+
+    // Nothing more is queued for it, by any path.
+    store
+        .enqueue_event_deliveries(&[event_delivery("gone", "msg_5")], at(3))
+        .await
+        .unwrap();
+    store
+        .ingest_with_events(
+            "wa",
+            &[message("m1", "+1")],
+            &[(0, event_delivery("gone", "msg_6"))],
+            at(3),
+        )
+        .await
+        .unwrap();
+    let states: Vec<(String, EventDeliveryState)> = store
+        .event_deliveries()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.webhook_id, d.state))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("msg_1".to_owned(), EventDeliveryState::Disabled),
+            ("msg_2".to_owned(), EventDeliveryState::Disabled),
+            ("msg_3".to_owned(), EventDeliveryState::Disabled),
+            ("msg_4".to_owned(), EventDeliveryState::Pending),
+        ]
+    );
+    // Only the other subscription's delivery is claimable.
+    let rest = store
+        .claim_event_deliveries("c", at(100), lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].subscription, "crm");
 }

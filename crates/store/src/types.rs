@@ -156,6 +156,8 @@ pub struct RoutingCommit {
     pub transcripts: Vec<(String, String)>,
     /// Inbound messages routed into a conversation: their `conversation_id` is set.
     pub message_links: Vec<MessageLink>,
+    /// Integration-event deliveries the step's actions caused.
+    pub event_deliveries: Vec<crate::NewEventDelivery>,
     /// When.
     pub now: Timestamp,
 }

@@ -105,6 +105,9 @@ suite_tests!(
     proactive_outbox_rows_are_idempotent_and_readable,
     outbox_defer_rewrite_and_failure_feedback,
     routing_job_ids_are_never_reused,
+    event_deliveries_are_queued_with_their_cause,
+    event_deliveries_are_claimed_once_retried_and_reclaimed,
+    gone_disables_a_subscription_for_good,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -457,7 +460,7 @@ async fn instances_starting_together_migrate_once() {
                 .fetch_all(&mut conn)
                 .await
                 .unwrap();
-            assert_eq!(versions, [1, 2, 3]);
+            assert_eq!(versions, [1, 2, 3, 4]);
             conn.close().await.unwrap();
         },
     )

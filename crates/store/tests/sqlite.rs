@@ -56,6 +56,9 @@ suite_tests!(
     proactive_outbox_rows_are_idempotent_and_readable,
     outbox_defer_rewrite_and_failure_feedback,
     routing_job_ids_are_never_reused,
+    event_deliveries_are_queued_with_their_cause,
+    event_deliveries_are_claimed_once_retried_and_reclaimed,
+    gone_disables_a_subscription_for_good,
 );
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_core::InboundEvent;
+use switchboard_routing::transcript::{Transcript, TranscriptEntry, TranscriptWrite, Trigger};
 use switchboard_routing::{Action, Engine, Input, IntegrationEvent, State, TimerId};
 use switchboard_store::{
     ConversationUpdate, NewOutbox, RoutingCommit, RoutingJob, RoutingJobKind, SendFailure, Store,
@@ -14,6 +15,7 @@ use switchboard_store::{
 };
 use tokio::sync::Notify;
 
+use super::events::{CONVERSATION_ASSIGNED, CONVERSATION_ENDED, EventRouter};
 use super::workers::{IDLE_POLL, jitter_seed, now};
 use crate::api::bus::Hub;
 use crate::api::publish::Step;
@@ -29,6 +31,19 @@ pub(crate) struct RoutingDriver {
     pub(crate) send_wake: Arc<Notify>,
     /// The API's event bus and command results: told what each batch did, after its commit.
     pub(crate) hub: Hub,
+    /// Integration event subscriptions: deliveries queued in the step's commit.
+    pub(crate) events: EventRouter,
+}
+
+/// An integration event a routing action causes, turned into deliveries before the commit.
+enum Emitted {
+    Assigned {
+        conversation: String,
+        agent: String,
+        previous_agent: Option<String>,
+        wait_ms: Option<u64>,
+    },
+    Ended(TranscriptWrite),
 }
 
 impl RoutingDriver {
@@ -81,8 +96,10 @@ impl RoutingDriver {
             transcript_entries: Vec::new(),
             transcripts: Vec::new(),
             message_links: Vec::new(),
+            event_deliveries: Vec::new(),
             now,
         };
+        let mut emitted = Vec::new();
         let mut step = Step::new(&self.hub);
         let mut actions = Vec::new();
         for job in &jobs {
@@ -104,10 +121,12 @@ impl RoutingDriver {
                 commit.message_links.push(link);
             }
             for action in actions.drain(..) {
+                emitted.extend(emitted_by(&action));
                 apply(&mut commit, action)?;
             }
         }
         commit.state = serde_json::to_string(&state)?;
+        self.queue_events(&mut commit, emitted).await?;
         let queued = commit.outbox.len();
         self.store.commit_routing(&commit).await?;
         step.flush();
@@ -115,6 +134,76 @@ impl RoutingDriver {
             self.send_wake.notify_one();
         }
         Ok(jobs.len())
+    }
+
+    /// Adds the deliveries of the step's integration events to the commit. A
+    /// `conversation.ended` carries the whole transcript: the entries stored by earlier
+    /// commits and this step's (the state's version guard makes the read consistent with the
+    /// commit: a concurrent commit would make this one conflict).
+    async fn queue_events(
+        &self,
+        commit: &mut RoutingCommit,
+        emitted: Vec<Emitted>,
+    ) -> Result<(), StoreError> {
+        for event in emitted {
+            let (event_type, conversation) = match &event {
+                Emitted::Assigned { conversation, .. } => (CONVERSATION_ASSIGNED, conversation),
+                Emitted::Ended(write) => (CONVERSATION_ENDED, &write.conversation.to_string()),
+            };
+            if !self.events.wants(event_type) {
+                continue;
+            }
+            let conversation = conversation.clone();
+            // The channel and customer: stored, or created in this very step.
+            let (channel_id, customer) = match self.store.conversation(&conversation).await? {
+                Some(row) => (Some(row.channel_id), Some(row.customer)),
+                None => commit
+                    .conversations
+                    .iter()
+                    .find(|c| c.id == conversation && c.channel_id.is_some())
+                    .map_or((None, None), |c| (c.channel_id.clone(), c.customer.clone())),
+            };
+            let data = match event {
+                Emitted::Assigned {
+                    conversation,
+                    agent,
+                    previous_agent,
+                    wait_ms,
+                } => serde_json::json!({
+                    "conversation": conversation,
+                    "channel_id": channel_id,
+                    "customer": customer,
+                    "agent": agent,
+                    "previous_agent": previous_agent,
+                    "wait_ms": wait_ms,
+                }),
+                Emitted::Ended(write) => {
+                    let mut entries = self.store.transcript(&conversation).await?.entries;
+                    entries.extend(
+                        commit
+                            .transcript_entries
+                            .iter()
+                            .filter(|(c, _)| *c == conversation)
+                            .map(|(_, entry)| entry.clone()),
+                    );
+                    entries.truncate(usize::try_from(write.entries).unwrap_or(usize::MAX));
+                    let messages = entries
+                        .iter()
+                        .map(|entry| serde_json::from_str::<TranscriptEntry>(entry))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let mut data = serde_json::to_value(Transcript { write, messages })?;
+                    if let Some(object) = data.as_object_mut() {
+                        object.insert("channel_id".into(), channel_id.into());
+                        object.insert("customer".into(), customer.into());
+                    }
+                    data
+                }
+            };
+            commit
+                .event_deliveries
+                .extend(self.events.deliveries(event_type, data, commit.now));
+        }
+        Ok(())
     }
 
     /// The engine input of a job; `None` (the job is dropped with a log line) when it is not
@@ -157,6 +246,36 @@ impl RoutingDriver {
                 None
             }
         }
+    }
+}
+
+/// The integration event an action causes, if it is one subscriptions may want.
+fn emitted_by(action: &Action) -> Option<Emitted> {
+    match action {
+        Action::Emit(IntegrationEvent::Accepted {
+            conversation,
+            agent,
+            wait_ms,
+        }) => Some(Emitted::Assigned {
+            conversation: conversation.to_string(),
+            agent: agent.clone(),
+            previous_agent: None,
+            wait_ms: Some(*wait_ms),
+        }),
+        Action::Emit(IntegrationEvent::Transferred {
+            conversation,
+            from,
+            to,
+        }) => Some(Emitted::Assigned {
+            conversation: conversation.to_string(),
+            agent: to.clone(),
+            previous_agent: Some(from.clone()),
+            wait_ms: None,
+        }),
+        Action::WriteTranscript(write) if write.trigger == Trigger::Ended => {
+            Some(Emitted::Ended(write.clone()))
+        }
+        _ => None,
     }
 }
 

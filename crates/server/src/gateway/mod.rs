@@ -3,12 +3,13 @@
 //! beside it (see [`workers`]).
 
 mod driver;
+pub(crate) mod events;
 mod listener;
 pub(crate) mod metrics;
-#[cfg(test)]
-mod tests;
 pub(crate) mod plugins;
 mod sender;
+#[cfg(test)]
+mod tests;
 pub(crate) mod workers;
 
 use std::collections::HashMap;
@@ -56,6 +57,8 @@ pub(crate) struct App {
     pub(crate) plugins: Option<Arc<plugins::Plugins>>,
     /// Metrics and per-channel health (`/metrics`, `GET /api/v1/channels`).
     pub(crate) metrics: Arc<metrics::Metrics>,
+    /// Integration event subscriptions (deliveries queued with the ingest).
+    pub(crate) events: events::EventRouter,
 }
 
 impl App {
@@ -77,7 +80,14 @@ impl App {
             agent_ids: Vec::new(),
             plugins: None,
             metrics: Arc::new(metrics::Metrics::new()),
+            events: events::EventRouter::default(),
         }
+    }
+
+    /// With the integration event subscriptions.
+    pub(crate) fn with_events(mut self, events: events::EventRouter) -> Self {
+        self.events = events;
+        self
     }
 
     /// With the API's tokens and the routing configuration it checks agents and accounts
@@ -248,7 +258,14 @@ async fn handle_webhook(
         );
     }
     if !outcome.events.is_empty() {
-        match app.store.ingest(&channel.id, &outcome.events, now).await {
+        let deliveries = app
+            .events
+            .ingest_deliveries(&channel.id, &outcome.events, now);
+        let stored = app
+            .store
+            .ingest_with_events(&channel.id, &outcome.events, &deliveries, now)
+            .await;
+        match stored {
             Ok(result) => {
                 tracing::info!(
                     status = outcome.reply.status,
@@ -339,7 +356,8 @@ pub(crate) async fn serve(mut config: Resolved) -> anyhow::Result<()> {
             config.public_base_url.clone(),
         )
         .with_api(&config.api_tokens, &config.routing)
-        .with_plugins(plugins.clone()),
+        .with_plugins(plugins.clone())
+        .with_events(config.events.clone()),
     );
     if let (Some(plugins), Some(every)) = (plugins, config.plugins.watch) {
         plugins::watch(plugins, every);

@@ -45,6 +45,7 @@ pub(crate) fn spawn(app: &Arc<App>, config: &Resolved) -> anyhow::Result<()> {
         wake: app.routing_wake.clone(),
         send_wake: send_wake.clone(),
         hub: app.hub.clone(),
+        events: config.events.clone(),
     };
     tokio::spawn(driver.run());
 
@@ -58,7 +59,32 @@ pub(crate) fn spawn(app: &Arc<App>, config: &Resolved) -> anyhow::Result<()> {
         policy = policy.allow_hosts(&channel.connector.info().egress_hosts)?;
     }
     policy = policy.allow_hosts(&config.transport.allow_hosts)?;
+    let event_transport = Transport::builder()
+        .egress(policy.clone())
+        .timeout(Duration::from_secs(config.workers.event_timeout_secs))
+        .build()?;
     let transport = Transport::builder().egress(policy).build()?;
+    super::events::check_egress(&config.events, &event_transport)?;
+    if !config.events.subscriptions().is_empty() {
+        let retry: Arc<Vec<Duration>> = Arc::new(
+            config
+                .workers
+                .event_retry_secs
+                .iter()
+                .map(|&secs| Duration::from_secs(secs))
+                .collect(),
+        );
+        let deliverer = super::events::EventDeliverer {
+            store: app.store.clone(),
+            router: config.events.clone(),
+            transport: event_transport,
+            worker: worker_id("events"),
+            // Past the request timeout, so a live worker keeps its claim for the whole call.
+            lease: Duration::from_secs(config.workers.event_timeout_secs * 2 + 30),
+            retry,
+        };
+        tokio::spawn(deliverer.run());
+    }
     let pacer = Arc::new(Mutex::new(Pacer::default()));
     let recontact: Arc<HashMap<String, Content>> = Arc::new(
         config
