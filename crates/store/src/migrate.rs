@@ -192,7 +192,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        assert_eq!(run(&mut conn, SQLITE, 2).await.unwrap(), 1);
+        assert_eq!(run(&mut conn, &SQLITE[..3], 2).await.unwrap(), 1);
         let jobs: Vec<(i64, String, String, Option<String>)> =
             sqlx::query_as("SELECT id, kind, payload, claimed_by FROM routing_jobs ORDER BY id")
                 .fetch_all(&mut conn)
@@ -224,6 +224,6 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(index, 1);
-        assert_eq!(run(&mut conn, SQLITE, 3).await.unwrap(), 0, "applied once");
+        assert_eq!(run(&mut conn, &SQLITE[..3], 3).await.unwrap(), 0, "applied once");
     }
 }

@@ -11,7 +11,8 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use switchboard_core::{
-    DeliveryState, DeliveryStatus, InboundEvent, ProviderError, SendReceipt, Timestamp,
+    CLIENT_REFERENCE, DeliveryState, DeliveryStatus, InboundEvent, SendReceipt, StatusUpdate,
+    Timestamp,
 };
 
 use crate::StoreError;
@@ -204,15 +205,7 @@ where
                     .await?;
             }
             InboundEvent::Status(status) => {
-                Self::merge_status(
-                    conn,
-                    channel_id,
-                    &status.message_id,
-                    &status.status,
-                    status.error.as_ref(),
-                    now,
-                )
-                .await?;
+                Self::merge_status(conn, channel_id, status, now).await?;
             }
             _ => {}
         }
@@ -229,28 +222,61 @@ where
     }
 
     /// Merges a status into the outbound message it is about, when that message is known.
+    ///
+    /// A status for a message nobody knows by that id may settle a send whose outcome was
+    /// `unknown`: when it carries the send's [`CLIENT_REFERENCE`] (the outbox idempotency
+    /// key), that row becomes `sent` with the provider's id, and its message takes the
+    /// delivery state of every status stored for that id, this one included.
     async fn merge_status(
         conn: &mut DB::Connection,
         channel_id: &str,
-        provider_message_id: &str,
-        status: &DeliveryStatus,
-        error: Option<&ProviderError>,
+        status: &StatusUpdate,
         now: i64,
     ) -> Result<(), StoreError> {
         let row = sqlx::query(sql::SELECT_OUTBOUND_DELIVERY)
             .bind(channel_id)
-            .bind(provider_message_id)
+            .bind(status.message_id.as_str())
             .fetch_optional(&mut *conn)
             .await?;
-        let Some(row) = row else { return Ok(()) };
+        let Some(row) = row else {
+            return Self::settle_unknown_send(conn, channel_id, status, now).await;
+        };
         let mut delivery = row.delivery("delivery")?.unwrap_or_default();
-        delivery.apply(status, error);
+        delivery.apply(&status.status, status.error.as_ref());
         sqlx::query(sql::UPDATE_DELIVERY)
             .bind(serde_json::to_string(&delivery)?)
             .bind(now)
             .bind(row.int("id")?)
             .execute(&mut *conn)
             .await?;
+        Ok(())
+    }
+
+    /// See [`Self::merge_status`].
+    async fn settle_unknown_send(
+        conn: &mut DB::Connection,
+        channel_id: &str,
+        status: &StatusUpdate,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let Some(reference) = status
+            .extensions
+            .get(CLIENT_REFERENCE)
+            .and_then(serde_json::Value::as_str)
+        else {
+            return Ok(());
+        };
+        let settled = sqlx::query(sql::SETTLE_UNKNOWN_SEND)
+            .bind(channel_id)
+            .bind(reference)
+            .bind(status.message_id.as_str())
+            .bind(now)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some(row) = settled {
+            let receipt = SendReceipt::new(status.message_id.clone(), DeliveryStatus::Accepted);
+            Self::record_sent(conn, row.int("id")?, channel_id, &receipt, now).await?;
+        }
         Ok(())
     }
 

@@ -115,6 +115,7 @@ where
     transcripts_read_back_in_order(make().await).await;
     proactive_outbox_rows_are_idempotent_and_readable(make().await).await;
     outbox_defer_rewrite_and_failure_feedback(make().await).await;
+    unknown_sends_are_settled_by_a_status_with_their_reference(make().await).await;
     routing_job_ids_are_never_reused(make().await).await;
     event_deliveries_are_queued_with_their_cause(make().await).await;
     event_deliveries_are_claimed_once_retried_and_reclaimed(make().await).await;
@@ -1158,6 +1159,112 @@ impl Drop for TestSchema {
             Err(_) => panic!("dropping test schema {} panicked", self.name),
         }
     }
+}
+
+/// A send whose outcome was unknown is settled by a later status that carries its reference
+/// (the idempotency key under `CLIENT_REFERENCE`): the row becomes `sent` with the provider's
+/// id and the message shows the status. A status without the reference, or for a row that is
+/// not `unknown`, changes nothing.
+pub async fn unknown_sends_are_settled_by_a_status_with_their_reference(store: Arc<dyn Store>) {
+    let mut step = commit("w", 0, Vec::new());
+    for key in ["lost", "fine"] {
+        step.outbox.push(NewOutbox {
+            channel_id: "wa".into(),
+            conversation_id: None,
+            message: outbound(key),
+        });
+    }
+    store.commit_routing(&step).await.unwrap();
+    let claimed = store.claim_outbox("s1", t0(), LEASE, 2).await.unwrap();
+    let unknown = OutboxOutcome::Unknown {
+        error: "connection reset after the request was written".into(),
+    };
+    for job in &claimed {
+        assert!(
+            store
+                .finish_outbox(job.id, "s1", &unknown, t0())
+                .await
+                .unwrap()
+        );
+    }
+    let lost = claimed
+        .iter()
+        .find(|j| j.message.idempotency_key == "lost")
+        .unwrap();
+
+    let with_reference = |id: &str, key: &str, state: DeliveryStatus| {
+        let mut update = StatusUpdate::new(id, state);
+        update
+            .extensions
+            .insert(switchboard_core::CLIENT_REFERENCE.into(), key.into());
+        InboundEvent::Status(update)
+    };
+    // No reference: nothing to settle.
+    store
+        .ingest(
+            "wa",
+            &[status("wamid.anon", DeliveryStatus::Delivered)],
+            at(1),
+        )
+        .await
+        .unwrap();
+    // A reference nobody sent under: nothing either.
+    store
+        .ingest(
+            "wa",
+            &[with_reference(
+                "wamid.other",
+                "nope",
+                DeliveryStatus::Delivered,
+            )],
+            at(1),
+        )
+        .await
+        .unwrap();
+    let states = |jobs: Vec<crate::OutboxJob>| {
+        jobs.into_iter()
+            .map(|j| (j.message.idempotency_key, j.state, j.provider_message_id))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        states(store.outbox_jobs().await.unwrap())
+            .iter()
+            .all(|(_, state, _)| *state == OutboxState::Unknown)
+    );
+
+    store
+        .ingest(
+            "wa",
+            &[with_reference(
+                "wamid.LOST",
+                "lost",
+                DeliveryStatus::Delivered,
+            )],
+            at(2),
+        )
+        .await
+        .unwrap();
+    let jobs = states(store.outbox_jobs().await.unwrap());
+    assert!(jobs.contains(&("lost".into(), OutboxState::Sent, Some("wamid.LOST".into()))));
+    assert!(jobs.contains(&("fine".into(), OutboxState::Unknown, None)));
+    // Later statuses merge into the settled message like any other.
+    store
+        .ingest("wa", &[status("wamid.LOST", DeliveryStatus::Read)], at(3))
+        .await
+        .unwrap();
+    let message = store
+        .outbox_message(lost.id)
+        .await
+        .unwrap()
+        .expect("the settled row");
+    assert_eq!(
+        message.job.provider_message_id.as_deref(),
+        Some("wamid.LOST")
+    );
+    assert_eq!(
+        message.delivery.map(|d| d.status),
+        Some(DeliveryStatus::Read)
+    );
 }
 
 /// An integration-event delivery for `subscription` (`webhook_id` doubles as the payload).

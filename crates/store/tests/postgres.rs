@@ -104,6 +104,7 @@ suite_tests!(
     transcripts_read_back_in_order,
     proactive_outbox_rows_are_idempotent_and_readable,
     outbox_defer_rewrite_and_failure_feedback,
+    unknown_sends_are_settled_by_a_status_with_their_reference,
     routing_job_ids_are_never_reused,
     event_deliveries_are_queued_with_their_cause,
     event_deliveries_are_claimed_once_retried_and_reclaimed,

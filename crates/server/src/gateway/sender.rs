@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use switchboard_core::{Content, ErrorClass, Timestamp};
+use switchboard_core::{CLIENT_REFERENCE, Content, ErrorClass, Timestamp};
 use switchboard_store::{OutboxJob, OutboxOutcome, Store, StoreError};
 use switchboard_transport::{SendError, Transport};
 use tokio::sync::Notify;
@@ -264,15 +264,17 @@ impl Sender {
         }
         // One connector version for the whole send, even if a plugin is reloaded meanwhile.
         let connector = channel.current();
+        // Providers that echo a reference on statuses get the idempotency key, so a status can
+        // settle this send if its answer is lost (the store matches it; see CLIENT_REFERENCE).
+        let mut message = job.message.clone();
+        message
+            .extensions
+            .entry(CLIENT_REFERENCE.to_owned())
+            .or_insert_with(|| job.message.idempotency_key.clone().into());
         let started = Instant::now();
         let result = self
             .transport
-            .send(
-                connector.as_ref(),
-                &channel.ctx,
-                &channel.secrets,
-                &job.message,
-            )
+            .send(connector.as_ref(), &channel.ctx, &channel.secrets, &message)
             .await;
         let elapsed = started.elapsed();
         let sample = SendSample::of(&result);

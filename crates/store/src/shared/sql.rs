@@ -37,6 +37,13 @@ pub(crate) const INSERT_JOB: &str =
 pub(crate) const SELECT_OUTBOUND_DELIVERY: &str = "SELECT id, delivery FROM messages \
      WHERE channel_id = $1 AND direction = 'out' AND provider_message_id = $2";
 
+/// `$1` channel, `$2` the status's client reference (the outbox idempotency key), `$3` the
+/// provider's message id, `$4` now: an `unknown` send that a status proves was sent becomes
+/// `sent`. Returns its `id`.
+pub(crate) const SETTLE_UNKNOWN_SEND: &str = "UPDATE outbox SET state = 'sent', provider_message_id = $3, \
+            last_error = 'outcome was unknown; settled by a provider status', updated_at = $4 \
+     WHERE channel_id = $1 AND idempotency_key = $2 AND state = 'unknown' RETURNING id";
+
 /// `$1` delivery JSON, `$2` now, `$3` message id.
 pub(crate) const UPDATE_DELIVERY: &str =
     "UPDATE messages SET delivery = $1, updated_at = $2 WHERE id = $3";
