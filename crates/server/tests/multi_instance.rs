@@ -10,6 +10,10 @@
 //! exactly once (or its send is recorded as `unknown`, never sent twice), and no routing job or
 //! pending send is left. Prints the lease reclaim time: from the kill until the work the
 //! killed instance had claimed was done by the others.
+//!
+//! And agents' event streams see every instance's events: a delivery status ingested by one
+//! instance (announced by the instance that ingested it) reaches an admin's stream opened on
+//! another.
 
 #![allow(
     clippy::unwrap_used,
@@ -35,6 +39,7 @@ use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const TOKEN: &str = "12345";
+const ADMIN: &str = "admin-token-for-tests";
 const ACCOUNT: &str = "AC9f8e7d6c5b4a39281706f5e4d3c2b1a0";
 const PUBLIC: &str = "https://gateway.example.com";
 /// Webhooks (= contacts = greetings) in the stream.
@@ -79,6 +84,11 @@ connector = "twilio"
 settings = {{ account_sid = "{ACCOUNT}", from = "+14155238886", base_url = "{api}", rate_per_second = 200 }}
 secrets = {{ auth_token = "env:SB_TEST_TWILIO_TOKEN" }}
 
+[[api_tokens]]
+name = "ops"
+role = "admin"
+token = "env:SB_TEST_ADMIN"
+
 [[routing.agents]]
 id = "anna"
 
@@ -110,6 +120,7 @@ fn start(dir: &Path, config: &Path) -> Gateway {
         .args(["serve", "--config"])
         .arg(config)
         .env("SB_TEST_TWILIO_TOKEN", TOKEN)
+        .env("SB_TEST_ADMIN", ADMIN)
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(log)
@@ -164,6 +175,54 @@ fn twilio_inbound(i: usize) -> String {
         .finish()
 }
 
+/// A Twilio status callback for an outbound message.
+fn twilio_status(sid: &str, status: &str) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("SmsSid", sid)
+        .append_pair("SmsStatus", status)
+        .append_pair("MessageStatus", status)
+        .append_pair("To", "whatsapp:+15553009999")
+        .append_pair("MessageSid", sid)
+        .append_pair("AccountSid", ACCOUNT)
+        .append_pair("From", "whatsapp:+14155238886")
+        .append_pair("ApiVersion", "2010-04-01")
+        .finish()
+}
+
+/// Opens `GET /api/v1/events` as the admin (HTTP/1.0: the body runs until the connection
+/// closes); everything read is appended to the returned text.
+async fn open_events(addr: SocketAddr) -> Arc<std::sync::Mutex<String>> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "GET /api/v1/events HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN}\r\n\
+         Accept: text/event-stream\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let text = Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = text.clone();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 8192];
+        while let Ok(n) = stream.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    text
+}
+
+/// Polls `check` every 50 ms until it holds; fails after 30 s.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Posts one signed webhook over a fresh connection; the status, or `None` when the exchange
 /// failed (the instance died, the connection was reset, no answer in time).
 async fn post_twilio(addr: SocketAddr, body: &str) -> Option<u16> {
@@ -214,13 +273,12 @@ async fn claimed_by(db: &mut PgConnection, pid: u32) -> (Vec<i64>, Vec<i64>) {
         .fetch_all(&mut *db)
         .await
         .unwrap();
-    let sends: Vec<(i64,)> = sqlx::query_as(
-        "SELECT id FROM outbox WHERE state = 'sending' AND claimed_by LIKE $1",
-    )
-    .bind(format!("sender-{pid}-%"))
-    .fetch_all(&mut *db)
-    .await
-    .unwrap();
+    let sends: Vec<(i64,)> =
+        sqlx::query_as("SELECT id FROM outbox WHERE state = 'sending' AND claimed_by LIKE $1")
+            .bind(format!("sender-{pid}-%"))
+            .fetch_all(&mut *db)
+            .await
+            .unwrap();
     (
         jobs.into_iter().map(|(id,)| id).collect(),
         sends.into_iter().map(|(id,)| id).collect(),
@@ -335,7 +393,11 @@ async fn three_instances_one_killed_mid_stream_store_once_send_once_and_leave_no
     while let Some(done) = senders.join_next().await {
         done.unwrap();
     }
-    assert_eq!(acked.load(Ordering::SeqCst), N, "every webhook acknowledged");
+    assert_eq!(
+        acked.load(Ordering::SeqCst),
+        N,
+        "every webhook acknowledged"
+    );
 
     // The killed instance's claims are taken over once their lease (2 s) ran out.
     let mut reclaim = None;
@@ -403,7 +465,11 @@ async fn three_instances_one_killed_mid_stream_store_once_send_once_and_leave_no
     for i in 0..N {
         let who = contact(i);
         let states = rows.get(&who).cloned().unwrap_or_default();
-        assert_eq!(states.len(), 1, "{who}: one greeting queued, got {states:?}");
+        assert_eq!(
+            states.len(),
+            1,
+            "{who}: one greeting queued, got {states:?}"
+        );
         let sends = greeted.get(&who).copied().unwrap_or(0);
         match states[0] {
             OutboxState::Sent => assert_eq!(sends, 1, "{who}: sent {sends} times"),
@@ -432,4 +498,66 @@ async fn three_instances_one_killed_mid_stream_store_once_send_once_and_leave_no
         held_jobs.len(),
         held_sends.len(),
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_announced_on_one_instance_reaches_a_stream_on_another() {
+    let Some(base) = std::env::var("SWITCHBOARD_TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+    else {
+        println!("not run: SWITCHBOARD_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let schema = switchboard_store::suite::TestSchema::create(&base)
+        .await
+        .unwrap();
+    let api = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path_regex(
+            r"^/2010-04-01/Accounts/AC[0-9a-f]+/Messages\.json$",
+        ))
+        .respond_with(TwilioApi(Arc::new(AtomicU64::new(1))))
+        .mount(&api)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let gateways: Vec<Gateway> = (0..2)
+        .map(|n| {
+            let home = dir.path().join(format!("gw{n}"));
+            let path = config(&home, schema.url(), &api.uri());
+            start(&home, &path)
+        })
+        .collect();
+    let (a, b) = (gateways[0].addr, gateways[1].addr);
+    let store = switchboard_store::open(schema.url(), SqliteOptions::default())
+        .await
+        .unwrap();
+    let stream = open_events(b).await;
+    eventually("the stream on instance B is ready", || {
+        stream.lock().unwrap().contains("event: ready")
+    })
+    .await;
+
+    // A greeting goes out (whichever instance routes and sends it) …
+    assert_eq!(post_twilio(a, &twilio_inbound(9999)).await, Some(200));
+    let mut sid = None;
+    for _ in 0..600 {
+        let jobs = store.outbox_jobs().await.unwrap();
+        sid = jobs.iter().find_map(|j| j.provider_message_id.clone());
+        if sid.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sid = sid.expect("the greeting was sent");
+    // … and its status, ingested by instance A, is announced by A only: B's stream shows it.
+    assert_eq!(
+        post_twilio(a, &twilio_status(&sid, "delivered")).await,
+        Some(200)
+    );
+    eventually("the status event on instance B's stream", || {
+        let text = stream.lock().unwrap();
+        text.contains("event: status") && text.contains(&sid)
+    })
+    .await;
 }

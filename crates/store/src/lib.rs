@@ -46,6 +46,7 @@
 
 mod error;
 mod events;
+mod feed;
 mod group_commit;
 mod migrate;
 mod postgres;
@@ -63,6 +64,7 @@ pub use error::StoreError;
 pub use events::{
     DisabledSubscription, EventDelivery, EventDeliveryOutcome, EventDeliveryState, NewEventDelivery,
 };
+pub use feed::{Feed, FeedListener};
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 pub use types::{

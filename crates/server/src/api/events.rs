@@ -39,7 +39,7 @@ pub(crate) async fn stream(
         loop {
             match rx.recv().await {
                 Ok(ev) if principal.sees(ev.agent.as_deref()) => {
-                    return Some((Ok(event(ev.name, &ev.data)), (rx, principal, None)));
+                    return Some((Ok(event(&ev.name, &ev.data)), (rx, principal, None)));
                 }
                 Ok(_) => {}
                 Err(RecvError::Lagged(missed)) => {

@@ -146,7 +146,7 @@ impl Step {
             .push((job.id, CommandOutcome::Refused(error.to_string())));
         if let Some((name, agent, conversation)) = &before.command {
             self.events.push(ApiEvent {
-                name: "command_refused",
+                name: "command_refused".into(),
                 agent: Some(agent.clone()).filter(|a| !a.is_empty()),
                 data: json!({
                     "job": job.id, "command": name, "agent": agent,
@@ -186,7 +186,7 @@ impl Step {
                     })?;
                 if self.live {
                     self.events.push(ApiEvent {
-                        name: "message",
+                        name: "message".into(),
                         agent: audience(state, conversation),
                         data: json!({
                             "conversation": conversation, "direction": "in", "channel": account,
@@ -300,7 +300,11 @@ impl Step {
             ),
             _ => return,
         };
-        self.events.push(ApiEvent { name, agent, data });
+        self.events.push(ApiEvent {
+            name: name.into(),
+            agent,
+            data,
+        });
     }
 
     /// Announces the batch: call after its commit succeeded.
@@ -354,7 +358,7 @@ pub(crate) fn statuses(
                 None => None,
             };
             bus.publish(ApiEvent {
-                name: "status",
+                name: "status".into(),
                 agent,
                 data: json!({
                     "message_id": message.outbox_id, "channel": channel,

@@ -359,6 +359,14 @@ pub(crate) async fn serve(mut config: Resolved) -> anyhow::Result<()> {
         .with_plugins(plugins.clone())
         .with_events(config.events.clone()),
     );
+    // Several instances on one PostgreSQL store: agents see every instance's events.
+    if let Some(feed) = switchboard_store::Feed::open(&config.store_url)
+        .await
+        .context("opening the event feed")?
+    {
+        app.hub.bus.connect(feed);
+        tracing::info!("event stream shared with the other instances (LISTEN/NOTIFY)");
+    }
     if let (Some(plugins), Some(every)) = (plugins, config.plugins.watch) {
         plugins::watch(plugins, every);
     }
