@@ -27,12 +27,13 @@ use switchboard_core::outbound_auth::OutboundAuth;
 use switchboard_core::webhook_auth::WebhookAuth;
 use switchboard_core::{
     ChannelContext, ChannelKey, Connector, ConnectorError, ConnectorInfo, ErrorClass, HttpRequest,
-    HttpResponse, MediaSource, MediaStep, OutboundMessage, ProviderError, SendReceipt,
-    WebhookOutcome, WebhookRequest,
+    HttpResponse, MediaSource, MediaStep, OutboundMessage, ProviderError, SecretName, SecretStore,
+    Secrets, SendReceipt, WebhookOutcome, WebhookRequest,
 };
 use switchboard_plugin_host::manifest::MANIFEST_FILE;
 use switchboard_plugin_host::{
-    Capabilities, HostConfig, LoadError, Manifest, PluginHost, PluginRegistry, WasmConnector,
+    Capabilities, HostConfig, LoadError, Manifest, PluginHost, PluginRegistry, Services,
+    WasmConnector,
 };
 
 use crate::config::{
@@ -138,6 +139,9 @@ pub(crate) struct Plugins {
     grants: BTreeMap<String, Capabilities>,
     /// Plugin id → the channels on it.
     users: BTreeMap<String, Vec<String>>,
+    /// What a plugin's `hmac` import signs with: the calling channel's secrets (the plugin
+    /// names a secret; declared ∧ granted is checked by the host; the value never enters wasm).
+    services: Services,
     host: OnceLock<Result<PluginHost, String>>,
     registry: Arc<PluginRegistry>,
     /// Held for a whole operation: one load, rollback or unload at a time (the watcher and
@@ -170,16 +174,27 @@ impl Plugins {
             .canonicalize()
             .map_err(|e| format!("plugins directory {}: {e}", dir.display()))?;
         let mut users: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut secrets: BTreeMap<String, Secrets> = BTreeMap::new();
         for ch in channels {
             users
                 .entry(ch.plugin.clone())
                 .or_default()
                 .push(ch.id.clone());
+            secrets.insert(ch.id.clone(), ch.secrets.clone());
         }
+        let services = Services {
+            secrets: Some(Arc::new(move |channel_id: &str, name: &SecretName| {
+                secrets.get(channel_id)?.secret(name).cloned()
+            })),
+            // No HTTP client for plugins in the gateway yet: a granted `http` answers
+            // "unavailable" (see docs/gateway.md).
+            http: None,
+        };
         Ok(Self {
             dir,
             grants,
             users,
+            services,
             host: OnceLock::new(),
             registry: Arc::new(PluginRegistry::new()),
             ops: Mutex::new(()),
@@ -333,7 +348,8 @@ impl Plugins {
         let connector = self
             .host()?
             .load(manifest, &file, &bytes, &grants)
-            .map_err(|e: LoadError| refused(Some(&id), &e))?;
+            .map_err(|e: LoadError| refused(Some(&id), &e))?
+            .with_services(self.services.clone());
         Ok(Loaded::Swapped(self.registry.insert(connector)))
     }
 
