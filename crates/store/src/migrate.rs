@@ -224,6 +224,10 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(index, 1);
-        assert_eq!(run(&mut conn, &SQLITE[..3], 3).await.unwrap(), 0, "applied once");
+        assert_eq!(
+            run(&mut conn, &SQLITE[..3], 3).await.unwrap(),
+            0,
+            "applied once"
+        );
     }
 }
