@@ -1,5 +1,6 @@
 //! [`WasmConnector`]: a loaded plugin version behind the core [`Connector`] trait.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -84,6 +85,9 @@ pub struct PluginHealth {
     pub consecutive_traps: u32,
     /// Whether the circuit is open (calls refused until the cool-down ends).
     pub circuit_open: bool,
+    /// Time spent in calls since load, instantiation included; over `calls`, the mean
+    /// latency of a call.
+    pub busy: Duration,
 }
 
 /// A loaded plugin version: the core [`Connector`] trait over a WebAssembly component.
@@ -105,6 +109,8 @@ pub struct WasmConnector {
     label: Arc<str>,
     shared: Arc<Shared>,
     breaker: Mutex<BreakerState>,
+    /// Nanoseconds spent in calls ([`PluginHealth::busy`]).
+    busy_nanos: AtomicU64,
     policy: InstancePolicy,
     warm: Mutex<Vec<Live>>,
 }
@@ -184,6 +190,7 @@ impl WasmConnector {
             label,
             shared,
             breaker: Mutex::new(BreakerState::default()),
+            busy_nanos: AtomicU64::new(0),
             policy: InstancePolicy::Fresh,
             warm: Mutex::new(Vec::new()),
         };
@@ -266,6 +273,7 @@ impl WasmConnector {
             traps: state.traps,
             consecutive_traps: state.consecutive,
             circuit_open: state.open_until.is_some_and(|t| t > Instant::now()),
+            busy: Duration::from_nanos(self.busy_nanos.load(Ordering::Relaxed)),
         }
     }
 
@@ -305,6 +313,21 @@ impl WasmConnector {
     /// [`InstancePolicy::Warm`], a reused one. `channel` is the call's channel (for `hmac`
     /// and channel credentials on `http`).
     fn call<R>(
+        &self,
+        export: &'static str,
+        channel: Option<&str>,
+        input_len: usize,
+        f: impl FnOnce(Guest<'_>, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        let started = Instant::now();
+        let result = self.call_timed(export, channel, input_len, f);
+        let spent = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.busy_nanos.fetch_add(spent, Ordering::Relaxed);
+        result
+    }
+
+    /// [`Self::call`] without the timing.
+    fn call_timed<R>(
         &self,
         export: &'static str,
         channel: Option<&str>,

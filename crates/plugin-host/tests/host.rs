@@ -64,7 +64,15 @@ fn whatsapp_plugin_passes_the_conformance_kit_like_the_builtin() {
     let report = switchboard_conformance::check_fixtures(&plugin, &fixtures);
     eprintln!("meta-whatsapp as a plugin: {report}");
     assert!(report.cases >= 50, "{report}");
-    assert_eq!(plugin.health().traps, 0);
+    let health = plugin.health();
+    assert_eq!(health.traps, 0);
+    // Every call's time is counted (the mean latency metric is busy / calls).
+    assert!(health.calls > 0);
+    assert!(health.busy > std::time::Duration::ZERO);
+    let before = health.busy;
+    let req = WebhookRequest::new(Method::Post, "https://gw.example.com/hook").with_body("{}");
+    let _ = plugin.call_parse_webhook(&ChannelContext::new("c1"), &req);
+    assert!(plugin.health().busy > before);
 }
 
 #[test]

@@ -481,12 +481,13 @@ impl Metrics {
 }
 
 /// A plugin's counters as the host keeps them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct PluginSample {
     id: String,
     version: String,
     calls: u64,
     traps: u64,
+    busy_seconds: f64,
     circuit_open: bool,
 }
 
@@ -507,6 +508,7 @@ fn plugin_samples_from(listed: &serde_json::Value) -> Vec<PluginSample> {
                 version: p["version"].as_str().unwrap_or("").to_owned(),
                 calls: p["calls"].as_u64().unwrap_or(0),
                 traps: p["traps"].as_u64().unwrap_or(0),
+                busy_seconds: p["busy_seconds"].as_f64().unwrap_or(0.0),
                 circuit_open: p["circuit"].as_str() == Some("open"),
             })
         })
@@ -682,13 +684,16 @@ fn gauge<L: EncodeLabelSet>(
     Ok(())
 }
 
-fn counter<L: EncodeLabelSet>(
+fn counter<L: EncodeLabelSet, V: Copy + Default>(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
-    series: &[(L, u64)],
-) -> Result<(), std::fmt::Error> {
-    let probe = ConstCounter::new(0u64);
+    series: &[(L, V)],
+) -> Result<(), std::fmt::Error>
+where
+    ConstCounter<V>: EncodeMetric,
+{
+    let probe = ConstCounter::new(V::default());
     let mut metric = encoder.encode_descriptor(name, help, None, probe.metric_type())?;
     for (labels, value) in series {
         ConstCounter::new(*value).encode(metric.encode_family(labels)?)?;
@@ -832,6 +837,18 @@ impl Collector for Sampled {
                 "plugin_traps",
                 "Traps of the plugin's current version.",
                 &traps,
+            )?;
+            let busy: Vec<_> = self
+                .plugins
+                .iter()
+                .map(|p| (labels(p), p.busy_seconds))
+                .collect();
+            counter(
+                &mut encoder,
+                "plugin_call_seconds",
+                "Time spent in calls into the plugin's current version, instantiation included \
+                 (over plugin_calls_total: the mean call latency).",
+                &busy,
             )?;
             let open: Vec<_> = self
                 .plugins
@@ -1059,7 +1076,7 @@ mod tests {
     #[test]
     fn plugin_counters_come_from_the_plugin_list() {
         let listed = serde_json::json!({"plugins": [
-            {"id": "telnyx", "version": "0.2.0", "calls": 7, "traps": 1, "circuit": "closed"},
+            {"id": "telnyx", "version": "0.2.0", "calls": 7, "traps": 1, "busy_seconds": 0.25, "circuit": "closed"},
             {"id": "hostile", "version": "1.0.0", "calls": 3, "traps": 3, "circuit": "open"},
         ]});
         let samples = plugin_samples_from(&listed);
@@ -1074,6 +1091,7 @@ mod tests {
         for line in [
             r#"switchboard_plugin_calls_total{plugin="telnyx",version="0.2.0"} 7"#,
             r#"switchboard_plugin_traps_total{plugin="hostile",version="1.0.0"} 3"#,
+            r#"switchboard_plugin_call_seconds_total{plugin="telnyx",version="0.2.0"} 0.25"#,
             r#"switchboard_plugin_circuit_open{plugin="hostile",version="1.0.0"} 1"#,
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");

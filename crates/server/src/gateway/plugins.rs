@@ -498,6 +498,7 @@ impl Plugins {
             "granted": connector.granted(),
             "calls": health.calls,
             "traps": health.traps,
+            "busy_seconds": health.busy.as_secs_f64(),
             "consecutive_traps": health.consecutive_traps,
             "circuit": if health.circuit_open { "open" } else { "closed" },
             "previous_version": previous,
