@@ -8,40 +8,23 @@
     reason = "test helpers: a failure is a failed test"
 )]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
+use common::{
+    ACCOUNT, Answer, Gateway, PUBLIC, TWILIO_TOKEN, api, eventually, http, post_twilio, twilio_api,
+};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wiremock::matchers::{method, path_regex};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::MockServer;
 
-const TWILIO_TOKEN: &str = "12345";
-const ACCOUNT: &str = "AC9f8e7d6c5b4a39281706f5e4d3c2b1a0";
-const PUBLIC: &str = "https://gateway.example.com";
 const ANNA: &str = "sbt_anna_0123456789abcdef";
 const BEN: &str = "sbt_ben_0123456789abcdef0";
 const ADMIN: &str = "sbt_admin_0123456789abcdef";
 const TEMPLATE_SID: &str = "HX0123456789abcdef0123456789abcdef";
-
-struct Gateway {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn config(dir: &Path, api: &str) -> PathBuf {
     let text = format!(
@@ -105,157 +88,16 @@ agents = [{{ agent = "anna" }}, {{ agent = "ben" }}]
 }
 
 fn start(dir: &Path, config: &Path) -> Gateway {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("gateway.log"))
-        .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("SB_TEST_TWILIO_TOKEN", TWILIO_TOKEN)
-        .env("SB_TEST_ANNA", ANNA)
-        .env("SB_TEST_BEN", BEN)
-        .env("SB_TEST_ADMIN", ADMIN)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("switchboard listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}; see {}", dir.display()))
-        .parse()
-        .unwrap();
-    Gateway { child, addr }
-}
-
-/// One answer: status, headers (lowercase names), body.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Asserts the API's error shape and returns the code.
-    fn error_code(&self) -> String {
-        let body = self.json();
-        assert!(
-            body["error"]["message"].is_string(),
-            "error without message: {body}"
-        );
-        body["error"]["code"].as_str().unwrap().to_owned()
-    }
-}
-
-/// One HTTP/1.1 exchange over a fresh connection.
-async fn http(
-    addr: SocketAddr,
-    method: &str,
-    target: &str,
-    headers: &[(&str, String)],
-    body: &[u8],
-) -> Answer {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut head = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let _ = stream.write_all(body).await;
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response).await;
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    Answer {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
-}
-
-/// An API call with a bearer token and an optional JSON body.
-async fn api(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> Answer {
-    let mut headers = Vec::new();
-    if let Some(token) = token {
-        headers.push(("Authorization", format!("Bearer {token}")));
-    }
-    let bytes = match body {
-        Some(body) => {
-            headers.push(("Content-Type", "application/json".to_owned()));
-            body.to_string().into_bytes()
-        }
-        None => Vec::new(),
-    };
-    http(addr, method, &format!("/api/v1{path}"), &headers, &bytes).await
-}
-
-fn twilio_signature(url: &str, body: &str) -> String {
-    let mut params: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    params.sort();
-    let mut data = url.to_owned();
-    for (k, v) in params {
-        data.push_str(&k);
-        data.push_str(&v);
-    }
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(TWILIO_TOKEN.as_bytes()).unwrap();
-    mac.update(data.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
-async fn post_twilio(addr: SocketAddr, body: &str) -> u16 {
-    let signature = twilio_signature(&format!("{PUBLIC}/webhooks/twilio-main"), body);
-    http(
-        addr,
-        "POST",
-        "/webhooks/twilio-main",
+    common::start(
+        dir,
+        config,
         &[
-            ("Content-Type", "application/x-www-form-urlencoded".into()),
-            ("X-Twilio-Signature", signature),
+            ("SB_TEST_TWILIO_TOKEN", TWILIO_TOKEN),
+            ("SB_TEST_ANNA", ANNA),
+            ("SB_TEST_BEN", BEN),
+            ("SB_TEST_ADMIN", ADMIN),
         ],
-        body.as_bytes(),
     )
-    .await
-    .status
 }
 
 /// A customer's WhatsApp message through Twilio.
@@ -271,7 +113,10 @@ async fn customer_writes(addr: SocketAddr, sid: &str, from: &str, text: &str) {
         .append_pair("ProfileName", "Kim")
         .append_pair("WaId", from.trim_start_matches('+'))
         .finish();
-    assert_eq!(post_twilio(addr, &body).await, 200);
+    assert_eq!(
+        post_twilio(addr, "twilio-main", &body, None).await.status,
+        200
+    );
 }
 
 /// Twilio's status callback for one of our messages.
@@ -283,33 +128,10 @@ async fn status_callback(addr: SocketAddr, sid: &str, to: &str, status: &str) {
         .append_pair("From", "whatsapp:+14155550000")
         .append_pair("To", &format!("whatsapp:{to}"))
         .finish();
-    assert_eq!(post_twilio(addr, &body).await, 200);
-}
-
-/// The Twilio Messages API: 201 with a fresh SID each time.
-struct TwilioApi(Arc<AtomicU64>);
-
-impl Respond for TwilioApi {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
-        let n = self.0.fetch_add(1, Ordering::SeqCst);
-        let body = json!({
-            "account_sid": ACCOUNT, "sid": format!("SM{n:032x}"), "status": "queued",
-            "direction": "outbound-api", "error_code": null, "error_message": null
-        });
-        ResponseTemplate::new(201).set_body_json(body)
-    }
-}
-
-async fn twilio_api() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path_regex(
-            r"^/2010-04-01/Accounts/AC[0-9a-f]+/Messages\.json$",
-        ))
-        .respond_with(TwilioApi(Arc::new(AtomicU64::new(1))))
-        .mount(&server)
-        .await;
-    server
+    assert_eq!(
+        post_twilio(addr, "twilio-main", &body, None).await.status,
+        200
+    );
 }
 
 /// The form bodies the Twilio API received, decoded.
@@ -324,22 +146,6 @@ async fn twilio_sends(api: &MockServer) -> Vec<Vec<(String, String)>> {
                 .collect()
         })
         .collect()
-}
-
-/// Polls `check` until it returns `Some` (or fails after 30 s).
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// An SSE subscription read in the background: `(event, data)` in arrival order.

@@ -12,43 +12,28 @@
     reason = "test helpers: a failure is a failed test"
 )]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
+use common::{
+    ACCOUNT, Gateway, PUBLIC, TWILIO_TOKEN, eventually_sync, post_twilio, store, twilio_api,
+};
 use serde_json::{Value, json};
 use switchboard_core::webhook_auth::{self, Verified, WebhookAuth};
 use switchboard_core::{Method, SecretName, Secrets, Timestamp, WebhookRequest};
-use switchboard_store::{EventDeliveryState, SqliteOptions, SqliteStore, Store};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wiremock::matchers::{method, path, path_regex};
+use switchboard_store::{EventDeliveryState, Store};
+use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-const TOKEN: &str = "12345";
-const ACCOUNT: &str = "AC9f8e7d6c5b4a39281706f5e4d3c2b1a0";
-const PUBLIC: &str = "https://gateway.example.com";
 const ANNA: &str = "sbt_anna_0123456789abcdef";
 const ADMIN: &str = "sbt_admin_0123456789abcdef";
 /// The current and the previous signing secret (Standard Webhooks vectors' keys).
 const NEW_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 const OLD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-struct Gateway {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn config(dir: &Path, twilio: &str, crm: &str) -> PathBuf {
     let text = format!(
@@ -115,99 +100,23 @@ agents = [{{ agent = "anna" }}]
 }
 
 fn start(dir: &Path, config: &Path) -> Gateway {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("gateway.log"))
-        .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("SB_TEST_TWILIO_TOKEN", TOKEN)
-        .env("SB_TEST_ANNA", ANNA)
-        .env("SB_TEST_ADMIN", ADMIN)
-        .env("SB_TEST_WH_NEW", NEW_SECRET)
-        .env("SB_TEST_WH_OLD", OLD_SECRET)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("switchboard listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}; see {}", dir.display()))
-        .parse()
-        .unwrap();
-    Gateway { child, addr }
-}
-
-/// One HTTP/1.1 exchange over a fresh connection: `(status, body)`.
-async fn http(
-    addr: SocketAddr,
-    method: &str,
-    target: &str,
-    headers: &[(&str, String)],
-    body: &[u8],
-) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut head = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response).await;
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    common::start(
+        dir,
+        config,
+        &[
+            ("SB_TEST_TWILIO_TOKEN", TWILIO_TOKEN),
+            ("SB_TEST_ANNA", ANNA),
+            ("SB_TEST_ADMIN", ADMIN),
+            ("SB_TEST_WH_NEW", NEW_SECRET),
+            ("SB_TEST_WH_OLD", OLD_SECRET),
+        ],
+    )
 }
 
 async fn api(addr: SocketAddr, method: &str, path: &str, token: &str, body: Value) -> Value {
-    let (status, text) = http(
-        addr,
-        method,
-        &format!("/api/v1{path}"),
-        &[
-            ("Authorization", format!("Bearer {token}")),
-            ("Content-Type", "application/json".to_owned()),
-        ],
-        body.to_string().as_bytes(),
-    )
-    .await;
-    assert_eq!(status, 200, "{method} {path}: {text}");
-    serde_json::from_str(&text).unwrap()
-}
-
-fn twilio_signature(url: &str, body: &str) -> String {
-    let mut params: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    params.sort();
-    let mut data = url.to_owned();
-    for (k, v) in params {
-        data.push_str(&k);
-        data.push_str(&v);
-    }
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(TOKEN.as_bytes()).unwrap();
-    mac.update(data.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    let answer = common::api(addr, method, path, Some(token), Some(body)).await;
+    assert_eq!(answer.status, 200, "{method} {path}: {}", answer.body);
+    answer.json()
 }
 
 async fn customer_writes(addr: SocketAddr, sid: &str, text: &str) {
@@ -221,33 +130,10 @@ async fn customer_writes(addr: SocketAddr, sid: &str, text: &str) {
         .append_pair("NumMedia", "0")
         .append_pair("ApiVersion", "2010-04-01")
         .finish();
-    let signature = twilio_signature(&format!("{PUBLIC}/webhooks/twilio-main"), &body);
-    let (status, _) = http(
-        addr,
-        "POST",
-        "/webhooks/twilio-main",
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded".into()),
-            ("X-Twilio-Signature", signature),
-        ],
-        body.as_bytes(),
-    )
-    .await;
-    assert_eq!(status, 200);
-}
-
-/// The Twilio Messages API: 201 with a fresh SID each time.
-struct TwilioApi(Mutex<u64>);
-
-impl Respond for TwilioApi {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
-        let mut n = self.0.lock().unwrap();
-        *n += 1;
-        ResponseTemplate::new(201).set_body_json(json!({
-            "account_sid": ACCOUNT, "sid": format!("SM{:032x}", *n), "status": "queued",
-            "direction": "outbound-api", "error_code": null, "error_message": null
-        }))
-    }
+    assert_eq!(
+        post_twilio(addr, "twilio-main", &body, None).await.status,
+        200
+    );
 }
 
 /// One request the CRM received.
@@ -334,30 +220,10 @@ impl Crm {
     }
 }
 
-async fn eventually<F>(what: &str, mut check: F)
-where
-    F: FnMut() -> bool,
-{
-    for _ in 0..300 {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_are_signed_retried_carry_the_transcript_and_410_disables() {
     let dir = tempfile::tempdir().unwrap();
-    let twilio = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path_regex(
-            r"^/2010-04-01/Accounts/AC[0-9a-f]+/Messages\.json$",
-        ))
-        .respond_with(TwilioApi(Mutex::new(0)))
-        .mount(&twilio)
-        .await;
+    let twilio = twilio_api().await;
     let crm_server = MockServer::start().await;
     let crm = Crm::default();
     for p in ["/crm", "/gone"] {
@@ -382,7 +248,7 @@ async fn events_are_signed_retried_carry_the_transcript_and_410_disables() {
     customer_writes(addr, "SMin0001", "Hi, my order is late").await;
 
     // message.received: refused once (500), then delivered: the same webhook id twice.
-    eventually("message.received delivered after a retry", || {
+    eventually_sync("message.received delivered after a retry", || {
         crm.of_type("message.received").len() >= 2
     })
     .await;
@@ -420,7 +286,7 @@ async fn events_are_signed_retried_carry_the_transcript_and_410_disables() {
     );
 
     // The 410 subscription got its first event once and is disabled.
-    eventually("the 410 subscription is disabled", || {
+    eventually_sync("the 410 subscription is disabled", || {
         !crm.at("/gone").is_empty()
     })
     .await;
@@ -451,7 +317,7 @@ async fn events_are_signed_retried_carry_the_transcript_and_410_disables() {
         json!({}),
     )
     .await;
-    eventually("conversation.assigned", || {
+    eventually_sync("conversation.assigned", || {
         !crm.of_type("conversation.assigned").is_empty()
     })
     .await;
@@ -469,7 +335,7 @@ async fn events_are_signed_retried_carry_the_transcript_and_410_disables() {
         json!({"dispositions": ["Resolved"]}),
     )
     .await;
-    eventually("conversation.ended", || {
+    eventually_sync("conversation.ended", || {
         !crm.of_type("conversation.ended").is_empty()
     })
     .await;
@@ -503,7 +369,7 @@ async fn events_are_signed_retried_carry_the_transcript_and_410_disables() {
     drop(gateway);
     let gateway = start(dir.path(), &config);
     customer_writes(gateway.addr, "SMin0002", "Are you there?").await;
-    eventually("the second message.received", || {
+    eventually_sync("the second message.received", || {
         crm.of_type("message.received")
             .iter()
             .any(|r| r.json()["data"]["message"]["id"] == "SMin0002")
@@ -512,15 +378,7 @@ async fn events_are_signed_retried_carry_the_transcript_and_410_disables() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(crm.at("/gone").len(), 1, "no request after the 410");
 
-    let store = SqliteStore::open(
-        &format!(
-            "sqlite://{}",
-            dir.path().join("data/switchboard.db").display()
-        ),
-        SqliteOptions::default(),
-    )
-    .await
-    .unwrap();
+    let store = store(dir.path()).await;
     let disabled = store.disabled_event_subscriptions().await.unwrap();
     assert_eq!(disabled.len(), 1);
     assert_eq!(disabled[0].subscription, "gone");

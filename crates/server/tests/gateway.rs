@@ -9,37 +9,22 @@
     reason = "test helpers: a failure is a failed test"
 )]
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use base64::Engine as _;
+use common::{
+    ACCOUNT, Answer, Gateway, PUBLIC, TWILIO_TOKEN, eventually, http, post_twilio, store,
+    test_schema, twilio_api, twilio_inbound, twilio_signature,
+};
 use hmac::{Hmac, Mac};
-use switchboard_store::{OutboxState, SqliteOptions, SqliteStore, Store};
+use switchboard_store::{OutboxState, SqliteOptions, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wiremock::matchers::{method, path_regex};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-const TOKEN: &str = "12345";
-const ACCOUNT: &str = "AC9f8e7d6c5b4a39281706f5e4d3c2b1a0";
-const PUBLIC: &str = "https://gateway.example.com";
 const META_SECRET: &str = "test_app_secret";
-
-struct Gateway {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn config(dir: &Path, api: &str, max_body: usize) -> PathBuf {
     let text = format!(
@@ -91,163 +76,16 @@ agents = [{{ agent = "anna" }}]
 }
 
 fn start(dir: &Path, config: &Path) -> Gateway {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("gateway.log"))
-        .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("SB_TEST_TWILIO_TOKEN", TOKEN)
-        .env("SB_TEST_META_SECRET", META_SECRET)
-        .env("SB_TEST_META_VERIFY", "test_verify_token")
-        .env("SB_TEST_META_TOKEN", "test_access_token")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("switchboard listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}; see {}", dir.display()))
-        .parse()
-        .unwrap();
-    Gateway { child, addr }
-}
-
-/// One HTTP/1.1 exchange over a fresh connection: `(status, body)`.
-async fn http(
-    addr: SocketAddr,
-    method: &str,
-    target: &str,
-    headers: &[(&str, String)],
-    body: &[u8],
-) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut head = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await.unwrap();
-    // The server may answer (413) before reading everything; ignore a reset while writing.
-    let _ = stream.write_all(body).await;
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response).await;
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
-/// Twilio's signature: base64 HMAC-SHA1 over the URL and the sorted form parameters.
-fn twilio_signature(url: &str, body: &str) -> String {
-    let mut params: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    params.sort();
-    let mut data = url.to_owned();
-    for (k, v) in params {
-        data.push_str(&k);
-        data.push_str(&v);
-    }
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(TOKEN.as_bytes()).unwrap();
-    mac.update(data.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
-fn twilio_inbound(sid: &str, from: &str, text: &str) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .append_pair("MessageSid", sid)
-        .append_pair("SmsMessageSid", sid)
-        .append_pair("SmsSid", sid)
-        .append_pair("AccountSid", ACCOUNT)
-        .append_pair("From", &format!("whatsapp:{from}"))
-        .append_pair("To", "whatsapp:+14155238886")
-        .append_pair("Body", text)
-        .append_pair("NumMedia", "0")
-        .append_pair("WaId", from.trim_start_matches('+'))
-        .append_pair("ApiVersion", "2010-04-01")
-        .finish()
-}
-
-async fn post_twilio(addr: SocketAddr, body: &str, signature: Option<String>) -> (u16, String) {
-    let signature = signature
-        .unwrap_or_else(|| twilio_signature(&format!("{PUBLIC}/webhooks/twilio-main"), body));
-    http(
-        addr,
-        "POST",
-        "/webhooks/twilio-main",
+    common::start(
+        dir,
+        config,
         &[
-            ("Content-Type", "application/x-www-form-urlencoded".into()),
-            ("X-Twilio-Signature", signature),
+            ("SB_TEST_TWILIO_TOKEN", TWILIO_TOKEN),
+            ("SB_TEST_META_SECRET", META_SECRET),
+            ("SB_TEST_META_VERIFY", "test_verify_token"),
+            ("SB_TEST_META_TOKEN", "test_access_token"),
         ],
-        body.as_bytes(),
     )
-    .await
-}
-
-/// The Twilio Messages API: 201 with a fresh SID each time.
-struct TwilioApi(Arc<AtomicU64>);
-
-impl Respond for TwilioApi {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
-        let n = self.0.fetch_add(1, Ordering::SeqCst);
-        let body = serde_json::json!({
-            "account_sid": ACCOUNT, "sid": format!("SM{n:032x}"), "status": "queued",
-            "direction": "outbound-api", "error_code": null, "error_message": null
-        });
-        ResponseTemplate::new(201).set_body_json(body)
-    }
-}
-
-async fn twilio_api() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path_regex(
-            r"^/2010-04-01/Accounts/AC[0-9a-f]+/Messages\.json$",
-        ))
-        .respond_with(TwilioApi(Arc::new(AtomicU64::new(1))))
-        .mount(&server)
-        .await;
-    server
-}
-
-async fn store(dir: &Path) -> SqliteStore {
-    let url = format!("sqlite://{}", dir.join("data/switchboard.db").display());
-    SqliteStore::open(&url, SqliteOptions::default())
-        .await
-        .unwrap()
-}
-
-/// Polls `check` until it holds (or fails after 30 s).
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,7 +110,11 @@ async fn twilio_webhook_is_acknowledged_after_commit_stored_once_and_routed_to_a
         .unwrap()
         .to_owned();
     for _ in 0..3 {
-        let (status, reply) = post_twilio(gateway.addr, body, Some(signature.clone())).await;
+        let Answer {
+            status,
+            body: reply,
+            ..
+        } = post_twilio(gateway.addr, "twilio-main", body, Some(signature.clone())).await;
         assert_eq!(status, 200);
         assert_eq!(
             reply,
@@ -315,7 +157,12 @@ async fn twilio_webhook_is_acknowledged_after_commit_stored_once_and_routed_to_a
         .append_pair("From", "whatsapp:+14155238886")
         .append_pair("To", "whatsapp:+14017122661")
         .finish();
-    assert_eq!(post_twilio(gateway.addr, &status_body, None).await.0, 200);
+    assert_eq!(
+        post_twilio(gateway.addr, "twilio-main", &status_body, None)
+            .await
+            .status,
+        200
+    );
     let delivered = store
         .messages("twilio-main")
         .await
@@ -336,13 +183,17 @@ async fn bad_requests_get_their_status_and_store_nothing() {
     let gateway = start(dir.path(), &config(dir.path(), &api.uri(), 64 * 1024));
     let body = twilio_inbound("SMbad1", "+15550001111", "hi");
 
-    let (status, reply) = post_twilio(gateway.addr, &body, Some("AAAA".into())).await;
+    let Answer {
+        status,
+        body: reply,
+        ..
+    } = post_twilio(gateway.addr, "twilio-main", &body, Some("AAAA".into())).await;
     assert_eq!(
         (status, reply.as_str()),
         (401, ""),
         "no detail on auth failure"
     );
-    let (status, _) = http(
+    let Answer { status, .. } = http(
         gateway.addr,
         "POST",
         "/webhooks/twilio-main",
@@ -351,19 +202,26 @@ async fn bad_requests_get_their_status_and_store_nothing() {
     )
     .await;
     assert_eq!(status, 401, "unsigned");
-    let (status, _) = http(gateway.addr, "POST", "/webhooks/nope", &[], body.as_bytes()).await;
+    let Answer { status, .. } =
+        http(gateway.addr, "POST", "/webhooks/nope", &[], body.as_bytes()).await;
     assert_eq!(status, 404);
     let big = vec![b'a'; 100 * 1024];
-    let (status, _) = http(gateway.addr, "POST", "/webhooks/twilio-main", &[], &big).await;
+    let Answer { status, .. } =
+        http(gateway.addr, "POST", "/webhooks/twilio-main", &[], &big).await;
     assert_eq!(status, 413, "the size limit comes first");
-    let (status, _) = http(gateway.addr, "POST", "/webhooks/nope", &[], &big).await;
+    let Answer { status, .. } = http(gateway.addr, "POST", "/webhooks/nope", &[], &big).await;
     assert_eq!(status, 413, "even before the channel lookup");
     // Signed but not a message (no MessageSid).
     let malformed = "AccountSid=AC9f8e7d6c5b4a39281706f5e4d3c2b1a0&Body=hi";
-    assert_eq!(post_twilio(gateway.addr, malformed, None).await.0, 400);
+    assert_eq!(
+        post_twilio(gateway.addr, "twilio-main", malformed, None)
+            .await
+            .status,
+        400
+    );
 
     // Meta: the GET handshake answers the challenge; a tampered POST is refused.
-    let (status, reply) = http(
+    let Answer { status, body: reply, .. } = http(
         gateway.addr,
         "GET",
         "/webhooks/wa-main?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=test_verify_token",
@@ -373,7 +231,7 @@ async fn bad_requests_get_their_status_and_store_nothing() {
     .await;
     assert_eq!((status, reply.as_str()), (200, "1158201444"));
     let meta_body = br#"{"object":"whatsapp_business_account","entry":[]}"#;
-    let (status, _) = http(
+    let Answer { status, .. } = http(
         gateway.addr,
         "POST",
         "/webhooks/wa-main",
@@ -417,7 +275,8 @@ async fn meta_signed_webhook_is_stored() {
         ("X-Hub-Signature-256", signature),
     ];
     for _ in 0..2 {
-        let (status, _) = http(gateway.addr, "POST", "/webhooks/wa-main", &headers, &body).await;
+        let Answer { status, .. } =
+            http(gateway.addr, "POST", "/webhooks/wa-main", &headers, &body).await;
         assert_eq!(status, 200);
     }
     let store = store(dir.path()).await;
@@ -427,7 +286,8 @@ async fn meta_signed_webhook_is_stored() {
         counts.events, counts.dedupe_keys,
         "the retry stored nothing"
     );
-    let (status, _) = http(gateway.addr, "POST", "/webhooks/wa-main", &headers, &body).await;
+    let Answer { status, .. } =
+        http(gateway.addr, "POST", "/webhooks/wa-main", &headers, &body).await;
     assert_eq!(status, 200);
     // Routing jobs are consumed meanwhile; what ingest writes must not change.
     let again = store.counts().await.unwrap();
@@ -449,7 +309,12 @@ async fn acknowledged_webhooks_survive_sigkill_once_and_pending_sends_resume() {
 
     let mut first = start(dir.path(), &config);
     for body in &bodies {
-        assert_eq!(post_twilio(first.addr, body, None).await.0, 200);
+        assert_eq!(
+            post_twilio(first.addr, "twilio-main", body, None)
+                .await
+                .status,
+            200
+        );
     }
     // SIGKILL: no shutdown path runs.
     first.child.kill().unwrap();
@@ -473,7 +338,12 @@ async fn acknowledged_webhooks_survive_sigkill_once_and_pending_sends_resume() {
     assert_eq!(inbound, N, "once each");
     // Redelivered by the provider after the restart: acknowledged, nothing new.
     for body in bodies.iter().take(5) {
-        assert_eq!(post_twilio(second.addr, body, None).await.0, 200);
+        assert_eq!(
+            post_twilio(second.addr, "twilio-main", body, None)
+                .await
+                .status,
+            200
+        );
     }
     assert_eq!(store.counts().await.unwrap().events as usize, N);
 
@@ -615,7 +485,12 @@ async fn slow_clients_are_cut_off_and_store_nothing() {
         "+15550002222",
         "hello",
     );
-    assert_eq!(post_twilio(gateway.addr, &ok, None).await.0, 200);
+    assert_eq!(
+        post_twilio(gateway.addr, "twilio-main", &ok, None)
+            .await
+            .status,
+        200
+    );
 
     let answer = tokio::time::timeout(Duration::from_secs(30), slow_body)
         .await
@@ -659,7 +534,7 @@ async fn concurrent_duplicate_deliveries_store_one_message() {
     for _ in 0..24 {
         let addr = gateway.addr;
         let body = body.clone();
-        tasks.spawn(async move { post_twilio(addr, &body, None).await.0 });
+        tasks.spawn(async move { post_twilio(addr, "twilio-main", &body, None).await.status });
     }
     while let Some(status) = tasks.join_next().await {
         assert_eq!(status.unwrap(), 200);
@@ -690,16 +565,7 @@ async fn on_postgres(
     switchboard_store::suite::TestSchema,
     Arc<dyn Store>,
 )> {
-    let Some(base) = std::env::var("SWITCHBOARD_TEST_DATABASE_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-    else {
-        println!("not run: SWITCHBOARD_TEST_DATABASE_URL is not set");
-        return None;
-    };
-    let schema = switchboard_store::suite::TestSchema::create(&base)
-        .await
-        .unwrap();
+    let schema = test_schema().await?;
     let path = config(dir, api, 64 * 1024);
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str(&format!("\n[store]\nurl = \"{}\"\n", schema.url()));
@@ -721,7 +587,12 @@ async fn on_postgres_a_webhook_is_stored_once_and_routed_to_a_reply() {
     let gateway = start(dir.path(), &config);
     let body = twilio_inbound("SMpg0001", "+14017122661", "hello");
     for _ in 0..3 {
-        assert_eq!(post_twilio(gateway.addr, &body, None).await.0, 200);
+        assert_eq!(
+            post_twilio(gateway.addr, "twilio-main", &body, None)
+                .await
+                .status,
+            200
+        );
     }
     let counts = store.counts().await.unwrap();
     assert_eq!((counts.events, counts.dedupe_keys), (1, 1), "stored once");
@@ -756,7 +627,12 @@ async fn on_postgres_acknowledged_webhooks_survive_sigkill_and_sends_resume() {
         .collect();
     let mut first = start(dir.path(), &config);
     for body in &bodies {
-        assert_eq!(post_twilio(first.addr, body, None).await.0, 200);
+        assert_eq!(
+            post_twilio(first.addr, "twilio-main", body, None)
+                .await
+                .status,
+            200
+        );
     }
     first.child.kill().unwrap();
     first.child.wait().unwrap();
@@ -765,7 +641,12 @@ async fn on_postgres_acknowledged_webhooks_survive_sigkill_and_sends_resume() {
     let second = start(dir.path(), &config);
     assert_eq!(store.counts().await.unwrap().events as usize, N, "all kept");
     for body in bodies.iter().take(3) {
-        assert_eq!(post_twilio(second.addr, body, None).await.0, 200);
+        assert_eq!(
+            post_twilio(second.addr, "twilio-main", body, None)
+                .await
+                .status,
+            200
+        );
     }
     assert_eq!(
         store.counts().await.unwrap().events as usize,

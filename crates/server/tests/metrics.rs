@@ -10,40 +10,22 @@
     reason = "test helpers: a failure is a failed test"
 )]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
+use common::{
+    ACCOUNT, Gateway, PUBLIC, TWILIO_TOKEN, TwilioApi, eventually, http, post_twilio,
+    twilio_api_with, twilio_inbound,
+};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wiremock::matchers::{method, path_regex};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::ResponseTemplate;
 
-const TOKEN: &str = "12345";
-const ACCOUNT: &str = "AC9f8e7d6c5b4a39281706f5e4d3c2b1a0";
 const BAD_ACCOUNT: &str = "AC00000000000000000000000000000bad";
-const PUBLIC: &str = "https://gateway.example.com";
 const ADMIN: &str = "admin-token-0123456789";
 const ANNA: &str = "anna-token-0123456789ab";
 const CUSTOMER: &str = "+14017122661";
-
-struct Gateway {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn config(dir: &Path, good: &str, bad: &str) -> PathBuf {
     let text = format!(
@@ -106,156 +88,25 @@ agents = [{{ agent = "anna" }}]
 }
 
 fn start(dir: &Path, config: &Path) -> Gateway {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("gateway.log"))
-        .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("SB_TEST_TWILIO_TOKEN", TOKEN)
-        .env("SB_TEST_ADMIN", ADMIN)
-        .env("SB_TEST_ANNA", ANNA)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("switchboard listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}; see {}", dir.display()))
-        .parse()
-        .unwrap();
-    Gateway { child, addr }
+    common::start(
+        dir,
+        config,
+        &[
+            ("SB_TEST_TWILIO_TOKEN", TWILIO_TOKEN),
+            ("SB_TEST_ADMIN", ADMIN),
+            ("SB_TEST_ANNA", ANNA),
+        ],
+    )
 }
 
-/// One HTTP/1.1 exchange over a fresh connection: `(status, content type, body)`.
-async fn http(
-    addr: SocketAddr,
-    method: &str,
-    target: &str,
-    headers: &[(&str, String)],
-    body: &[u8],
-) -> (u16, String, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut head = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await.unwrap();
-    // The server may answer (413) before reading everything; ignore a reset while writing.
-    let _ = stream.write_all(body).await;
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response).await;
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let content_type = lines
-        .filter_map(|l| l.split_once(':'))
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-        .map(|(_, v)| v.trim().to_owned())
-        .unwrap_or_default();
-    (status, content_type, body.to_owned())
-}
-
+/// A GET with an optional bearer token: `(status, content type, body)`.
 async fn get(addr: SocketAddr, target: &str, token: Option<&str>) -> (u16, String, String) {
     let headers: Vec<(&str, String)> = token
         .map(|t| vec![("Authorization", format!("Bearer {t}"))])
         .unwrap_or_default();
-    http(addr, "GET", target, &headers, b"").await
-}
-
-/// Twilio's signature: base64 HMAC-SHA1 over the URL and the sorted form parameters.
-fn twilio_signature(url: &str, body: &str) -> String {
-    let mut params: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    params.sort();
-    let mut data = url.to_owned();
-    for (k, v) in params {
-        data.push_str(&k);
-        data.push_str(&v);
-    }
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(TOKEN.as_bytes()).unwrap();
-    mac.update(data.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
-fn twilio_inbound(sid: &str, from: &str, text: &str) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .append_pair("MessageSid", sid)
-        .append_pair("SmsMessageSid", sid)
-        .append_pair("SmsSid", sid)
-        .append_pair("AccountSid", ACCOUNT)
-        .append_pair("From", &format!("whatsapp:{from}"))
-        .append_pair("To", "whatsapp:+14155238886")
-        .append_pair("Body", text)
-        .append_pair("NumMedia", "0")
-        .append_pair("WaId", from.trim_start_matches('+'))
-        .append_pair("ApiVersion", "2010-04-01")
-        .finish()
-}
-
-async fn post_webhook(
-    addr: SocketAddr,
-    channel: &str,
-    body: &str,
-    signature: Option<String>,
-) -> u16 {
-    let signature = signature
-        .unwrap_or_else(|| twilio_signature(&format!("{PUBLIC}/webhooks/{channel}"), body));
-    http(
-        addr,
-        "POST",
-        &format!("/webhooks/{channel}"),
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded".into()),
-            ("X-Twilio-Signature", signature),
-        ],
-        body.as_bytes(),
-    )
-    .await
-    .0
-}
-
-/// The Twilio Messages API: 201 with a fresh SID each time.
-struct TwilioApi(Arc<AtomicU64>);
-
-impl Respond for TwilioApi {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
-        let n = self.0.fetch_add(1, Ordering::SeqCst);
-        let body = json!({
-            "account_sid": ACCOUNT, "sid": format!("SM{n:032x}"), "status": "queued",
-            "direction": "outbound-api", "error_code": null, "error_message": null
-        });
-        ResponseTemplate::new(201).set_body_json(body)
-    }
-}
-
-async fn twilio_api(respond: impl Respond + 'static) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path_regex(
-            r"^/2010-04-01/Accounts/AC[0-9a-f]+/Messages\.json$",
-        ))
-        .respond_with(respond)
-        .mount(&server)
-        .await;
-    server
+    let answer = http(addr, "GET", target, &headers, b"").await;
+    let content_type = answer.header("content-type").unwrap_or_default().to_owned();
+    (answer.status, content_type, answer.body)
 }
 
 /// Twilio's answer to a wrong auth token (error 20003); the message quotes a phone number
@@ -269,21 +120,6 @@ fn twilio_auth_error() -> ResponseTemplate {
     }))
 }
 
-/// Polls until `check` returns `Some` (or fails after 30 s).
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    for _ in 0..300 {
-        if let Some(value) = check().await {
-            return value;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
-
 /// The value of the sample `series` (name and labels exactly as exposed).
 fn value(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|line| {
@@ -295,8 +131,8 @@ fn value(text: &str, series: &str) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_health_and_channel_state_follow_webhooks_and_sends() {
     let dir = tempfile::tempdir().unwrap();
-    let good = twilio_api(TwilioApi(Arc::new(AtomicU64::new(1)))).await;
-    let bad = twilio_api(twilio_auth_error()).await;
+    let good = twilio_api_with(TwilioApi::new()).await;
+    let bad = twilio_api_with(twilio_auth_error()).await;
     let gateway = start(dir.path(), &config(dir.path(), &good.uri(), &bad.uri()));
     let addr = gateway.addr;
 
@@ -326,22 +162,36 @@ async fn metrics_health_and_channel_state_follow_webhooks_and_sends() {
     // Webhooks: signed (stored), the same again (duplicate), unsigned, an unknown channel,
     // too large.
     let inbound = twilio_inbound("SM00000000000000000000000000000001", CUSTOMER, "hi");
-    assert_eq!(post_webhook(addr, "twilio-main", &inbound, None).await, 200);
-    assert_eq!(post_webhook(addr, "twilio-main", &inbound, None).await, 200);
+    assert_eq!(
+        post_twilio(addr, "twilio-main", &inbound, None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        post_twilio(addr, "twilio-main", &inbound, None)
+            .await
+            .status,
+        200
+    );
     let forged = twilio_inbound("SM00000000000000000000000000000002", CUSTOMER, "forged");
     assert_eq!(
-        post_webhook(
+        post_twilio(
             addr,
             "twilio-main",
             &forged,
             Some("bm90IGEgc2lnbmF0dXJl".into())
         )
-        .await,
+        .await
+        .status,
         401
     );
-    assert_eq!(post_webhook(addr, "nope", &inbound, None).await, 404);
+    assert_eq!(post_twilio(addr, "nope", &inbound, None).await.status, 404);
     let huge = format!("{inbound}&Pad={}", "x".repeat(20_000));
-    assert_eq!(post_webhook(addr, "twilio-main", &huge, None).await, 413);
+    assert_eq!(
+        post_twilio(addr, "twilio-main", &huge, None).await.status,
+        413
+    );
 
     // Routing greets the customer through the good API; a proactive template on the other
     // channel meets error 20003.
@@ -361,7 +211,7 @@ async fn metrics_health_and_channel_state_follow_webhooks_and_sends() {
         .as_bytes(),
     )
     .await;
-    assert_eq!(sent.0, 202, "{}", sent.2);
+    assert_eq!(sent.status, 202, "{}", sent.body);
 
     let text = eventually("both sends and a store sample in /metrics", || async {
         let (status, _, text) = get(addr, "/metrics", None).await;
@@ -453,7 +303,13 @@ async fn metrics_health_and_channel_state_follow_webhooks_and_sends() {
     }
     assert!(text.ends_with("# EOF\n"), "{text}");
     // Channel ids only: no phone number, no path a caller made up.
-    for secret in ["4017122661", "4155238886", "4155550112", "nope", TOKEN] {
+    for secret in [
+        "4017122661",
+        "4155238886",
+        "4155550112",
+        "nope",
+        TWILIO_TOKEN,
+    ] {
         assert!(!text.contains(secret), "{secret:?} leaked into\n{text}");
     }
 
@@ -483,7 +339,7 @@ async fn metrics_health_and_channel_state_follow_webhooks_and_sends() {
         main["webhooks"],
         json!({"stored": 1, "duplicate": 1, "unauthorized": 1, "too_large": 1})
     );
-    assert!(!body.contains(TOKEN));
+    assert!(!body.contains(TWILIO_TOKEN));
 
     // Admin only.
     let (status, _, body) = get(addr, "/api/v1/channels", Some(ANNA)).await;

@@ -21,45 +21,30 @@
     reason = "test helpers: a failure is a failed test"
 )]
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
+use common::{
+    ACCOUNT, Gateway, PUBLIC, TWILIO_TOKEN, TwilioApi, eventually_sync, test_schema,
+    twilio_api_with, twilio_signature,
+};
 use sqlx::{Connection, PgConnection};
 use switchboard_store::{OutboxState, SqliteOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wiremock::matchers::{method, path_regex};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-const TOKEN: &str = "12345";
 const ADMIN: &str = "admin-token-for-tests";
-const ACCOUNT: &str = "AC9f8e7d6c5b4a39281706f5e4d3c2b1a0";
-const PUBLIC: &str = "https://gateway.example.com";
 /// Webhooks (= contacts = greetings) in the stream.
 const N: usize = 150;
 /// Webhooks in flight at once.
 const CONCURRENCY: usize = 6;
 /// The instance that is killed.
 const VICTIM: usize = 0;
-
-struct Gateway {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn config(dir: &Path, store_url: &str, api: &str) -> PathBuf {
     let text = format!(
@@ -111,68 +96,23 @@ agents = [{{ agent = "anna" }}]
 }
 
 fn start(dir: &Path, config: &Path) -> Gateway {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("gateway.log"))
-        .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("SB_TEST_TWILIO_TOKEN", TOKEN)
-        .env("SB_TEST_ADMIN", ADMIN)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("switchboard listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}; see {}", dir.display()))
-        .parse()
-        .unwrap();
-    Gateway { child, addr }
-}
-
-/// Twilio's signature: base64 HMAC-SHA1 over the URL and the sorted form parameters.
-fn twilio_signature(url: &str, body: &str) -> String {
-    let mut params: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    params.sort();
-    let mut data = url.to_owned();
-    for (k, v) in params {
-        data.push_str(&k);
-        data.push_str(&v);
-    }
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(TOKEN.as_bytes()).unwrap();
-    mac.update(data.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    common::start(
+        dir,
+        config,
+        &[
+            ("SB_TEST_TWILIO_TOKEN", TWILIO_TOKEN),
+            ("SB_TEST_ADMIN", ADMIN),
+        ],
+    )
 }
 
 fn contact(i: usize) -> String {
     format!("+1555300{i:04}")
 }
 
-fn twilio_inbound(i: usize) -> String {
-    let sid = format!("SMmulti{i:06}");
-    let from = contact(i);
-    form_urlencoded::Serializer::new(String::new())
-        .append_pair("MessageSid", &sid)
-        .append_pair("SmsMessageSid", &sid)
-        .append_pair("SmsSid", &sid)
-        .append_pair("AccountSid", ACCOUNT)
-        .append_pair("From", &format!("whatsapp:{from}"))
-        .append_pair("To", "whatsapp:+14155238886")
-        .append_pair("Body", "hi")
-        .append_pair("NumMedia", "0")
-        .append_pair("WaId", from.trim_start_matches('+'))
-        .append_pair("ApiVersion", "2010-04-01")
-        .finish()
+/// Contact `i`'s inbound "hi".
+fn inbound(i: usize) -> String {
+    common::twilio_inbound(&format!("SMmulti{i:06}"), &contact(i), "hi")
 }
 
 /// A Twilio status callback for an outbound message.
@@ -214,15 +154,6 @@ async fn open_events(addr: SocketAddr) -> Arc<std::sync::Mutex<String>> {
     text
 }
 
-/// Polls `check` every 50 ms until it holds; fails after 30 s.
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Posts one signed webhook over a fresh connection; the status, or `None` when the exchange
 /// failed (the instance died, the connection was reset, no answer in time).
 async fn post_twilio(addr: SocketAddr, body: &str) -> Option<u16> {
@@ -246,23 +177,6 @@ async fn post_twilio(addr: SocketAddr, body: &str) -> Option<u16> {
         .await
         .ok()
         .flatten()
-}
-
-/// The Twilio Messages API: 201 with a fresh SID each time, after a short delay (so that sends
-/// are in flight when an instance is killed).
-struct TwilioApi(Arc<AtomicU64>);
-
-impl Respond for TwilioApi {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
-        let n = self.0.fetch_add(1, Ordering::SeqCst);
-        let body = serde_json::json!({
-            "account_sid": ACCOUNT, "sid": format!("SM{n:032x}"), "status": "queued",
-            "direction": "outbound-api", "error_code": null, "error_message": null
-        });
-        ResponseTemplate::new(201)
-            .set_body_json(body)
-            .set_delay(Duration::from_millis(50))
-    }
 }
 
 /// The work a killed gateway process held when it died: routing jobs its driver had claimed
@@ -302,24 +216,10 @@ async fn still_held(db: &mut PgConnection, jobs: &[i64], sends: &[i64]) -> bool 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_one_killed_mid_stream_store_once_send_once_and_leave_nothing_stuck() {
-    let Some(base) = std::env::var("SWITCHBOARD_TEST_DATABASE_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-    else {
-        println!("not run: SWITCHBOARD_TEST_DATABASE_URL is not set");
+    let Some(schema) = test_schema().await else {
         return;
     };
-    let schema = switchboard_store::suite::TestSchema::create(&base)
-        .await
-        .unwrap();
-    let api = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path_regex(
-            r"^/2010-04-01/Accounts/AC[0-9a-f]+/Messages\.json$",
-        ))
-        .respond_with(TwilioApi(Arc::new(AtomicU64::new(1))))
-        .mount(&api)
-        .await;
+    let api = twilio_api_with(TwilioApi::delayed(Duration::from_millis(50))).await;
     let dir = tempfile::tempdir().unwrap();
     let mut gateways: Vec<Gateway> = (0..3)
         .map(|n| {
@@ -355,7 +255,7 @@ async fn three_instances_one_killed_mid_stream_store_once_send_once_and_leave_no
                 if i >= N {
                     return;
                 }
-                let body = twilio_inbound(i);
+                let body = inbound(i);
                 let mut target = i;
                 let mut tries = 0;
                 loop {
@@ -502,24 +402,10 @@ async fn three_instances_one_killed_mid_stream_store_once_send_once_and_leave_no
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_announced_on_one_instance_reaches_a_stream_on_another() {
-    let Some(base) = std::env::var("SWITCHBOARD_TEST_DATABASE_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-    else {
-        println!("not run: SWITCHBOARD_TEST_DATABASE_URL is not set");
+    let Some(schema) = test_schema().await else {
         return;
     };
-    let schema = switchboard_store::suite::TestSchema::create(&base)
-        .await
-        .unwrap();
-    let api = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path_regex(
-            r"^/2010-04-01/Accounts/AC[0-9a-f]+/Messages\.json$",
-        ))
-        .respond_with(TwilioApi(Arc::new(AtomicU64::new(1))))
-        .mount(&api)
-        .await;
+    let api = twilio_api_with(TwilioApi::delayed(Duration::from_millis(50))).await;
     let dir = tempfile::tempdir().unwrap();
     let gateways: Vec<Gateway> = (0..2)
         .map(|n| {
@@ -533,13 +419,13 @@ async fn an_event_announced_on_one_instance_reaches_a_stream_on_another() {
         .await
         .unwrap();
     let stream = open_events(b).await;
-    eventually("the stream on instance B is ready", || {
+    eventually_sync("the stream on instance B is ready", || {
         stream.lock().unwrap().contains("event: ready")
     })
     .await;
 
     // A greeting goes out (whichever instance routes and sends it) …
-    assert_eq!(post_twilio(a, &twilio_inbound(9999)).await, Some(200));
+    assert_eq!(post_twilio(a, &inbound(9999)).await, Some(200));
     let mut sid = None;
     for _ in 0..600 {
         let jobs = store.outbox_jobs().await.unwrap();
@@ -555,7 +441,7 @@ async fn an_event_announced_on_one_instance_reaches_a_stream_on_another() {
         post_twilio(a, &twilio_status(&sid, "delivered")).await,
         Some(200)
     );
-    eventually("the status event on instance B's stream", || {
+    eventually_sync("the status event on instance B's stream", || {
         let text = stream.lock().unwrap();
         text.contains("event: status") && text.contains(&sid)
     })

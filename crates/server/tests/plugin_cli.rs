@@ -3,21 +3,13 @@
 //! directory the plugin host's tests use (`target/plugins`), so cargo's fingerprints make
 //! later builds quick.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The wasm target directory shared with `crates/plugin-host/tests/common`.
-fn wasm_target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target"))
-        .join("plugins")
-}
+use common::{repo, wasm_target_dir};
 
 fn switchboard(args: &[&std::ffi::OsStr]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_switchboard"))

@@ -10,42 +10,29 @@
     reason = "test helpers: a failure is a failed test"
 )]
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use base64::Engine as _;
+use common::{Gateway, PUBLIC, eventually, http, repo, store, wasm_target_dir};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use switchboard_store::{SqliteOptions, SqliteStore, Store};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use switchboard_store::Store;
 
-const PUBLIC: &str = "https://gateway.example.com";
 /// The signature secret of Vonage's official vector (the plugin's fixtures use it too).
 const SIGNATURE_SECRET: &str = "qwertyuiopasdfghjklzxcvbnm123456";
 const ADMIN: &str = "sbt_admin_0123456789abcdef";
 const AGENT: &str = "sbt_agent_0123456789abcdef";
 const PLUGIN: &str = "vonage-messages";
 const CHANNEL: &str = "vonage-main";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The wasm target directory shared with `plugin_cli.rs` and the plugin host's tests.
-fn wasm_target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target"))
-        .join("plugins")
-}
 
 /// `plugins/vonage-messages` built with `switchboard plugin build` (once per test binary; the
 /// same output directory as `plugin_cli.rs`, so cargo's fingerprints make it a no-op after
@@ -98,18 +85,6 @@ fn built_sha256() -> String {
         .sha256
 }
 
-struct Gateway {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The configuration: plugins in `dir/plugins`, watched every `watch_secs` (0: not), with
 /// the channel `vonage-main` on the plugin when `channel`.
 fn config(dir: &Path, watch_secs: u64, channel: bool) -> PathBuf {
@@ -160,77 +135,19 @@ token = "env:SB_TEST_AGENT_TOKEN"
     path
 }
 
+const ENV: &[(&str, &str)] = &[
+    ("SB_TEST_VONAGE_API_SECRET", "test_api_secret_0001"),
+    ("SB_TEST_VONAGE_SIGNATURE_SECRET", SIGNATURE_SECRET),
+    ("SB_TEST_ADMIN_TOKEN", ADMIN),
+    ("SB_TEST_AGENT_TOKEN", AGENT),
+];
+
 fn command(dir: &Path, config: &Path) -> Command {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("gateway.log"))
-        .unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    command
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("SB_TEST_VONAGE_API_SECRET", "test_api_secret_0001")
-        .env("SB_TEST_VONAGE_SIGNATURE_SECRET", SIGNATURE_SECRET)
-        .env("SB_TEST_ADMIN_TOKEN", ADMIN)
-        .env("SB_TEST_AGENT_TOKEN", AGENT)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(log);
-    command
+    common::serve_command(dir, config, ENV)
 }
 
 fn start(dir: &Path, config: &Path) -> Gateway {
-    let mut child = command(dir, config).spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("switchboard listening on http://")
-        .unwrap_or_else(|| {
-            panic!(
-                "unexpected first line {line:?}; log:\n{}",
-                std::fs::read_to_string(dir.join("gateway.log")).unwrap_or_default()
-            )
-        })
-        .parse()
-        .unwrap();
-    Gateway { child, addr }
-}
-
-/// One HTTP/1.1 exchange over a fresh connection: `(status, body)`.
-async fn http(
-    addr: SocketAddr,
-    method: &str,
-    target: &str,
-    headers: &[(&str, String)],
-    body: &[u8],
-) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut head = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response).await;
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    common::start(dir, config, ENV)
 }
 
 /// An API call with a bearer token: `(status, JSON body)`.
@@ -240,7 +157,9 @@ async fn api(addr: SocketAddr, method: &str, path: &str, token: &str, body: Valu
     } else {
         body.to_string().into_bytes()
     };
-    let (status, text) = http(
+    let common::Answer {
+        status, body: text, ..
+    } = http(
         addr,
         method,
         &format!("/api/v1{path}"),
@@ -309,18 +228,11 @@ async fn webhook(addr: SocketAddr, uuid: &str, secret: &str) -> u16 {
         body.as_bytes(),
     )
     .await
-    .0
+    .status
 }
 
 fn uuid(n: u64) -> String {
     format!("00000000-0000-4000-8000-{n:012}")
-}
-
-async fn store(dir: &Path) -> SqliteStore {
-    let url = format!("sqlite://{}", dir.join("data/switchboard.db").display());
-    SqliteStore::open(&url, SqliteOptions::default())
-        .await
-        .unwrap()
 }
 
 /// How many times each provider message id is stored for the channel.
@@ -344,21 +256,6 @@ async fn plugin_entry(addr: SocketAddr) -> Value {
         .find(|p| p["id"] == PLUGIN)
         .cloned()
         .unwrap_or(Value::Null)
-}
-
-/// Polls `check` until it holds (or fails after 30 s).
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
