@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use common::{
-    ACCOUNT, Answer, Gateway, PUBLIC, TWILIO_TOKEN, api, eventually, http, post_twilio, twilio_api,
+    ACCOUNT, Answer, Gateway, PUBLIC, TWILIO_TOKEN, api, eventually, http, post_twilio,
+    test_schema, twilio_api, use_store,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -237,7 +238,27 @@ async fn ok(answer: Answer) -> Value {
 async fn a_whole_conversation_through_the_api() {
     let dir = tempfile::tempdir().unwrap();
     let twilio = twilio_api().await;
-    let gateway = start(dir.path(), &config(dir.path(), &twilio.uri()));
+    let config = config(dir.path(), &twilio.uri());
+    whole_conversation(dir.path(), &config, &twilio).await;
+}
+
+/// The same conversation with the store on PostgreSQL (a fresh schema of
+/// `SWITCHBOARD_TEST_DATABASE_URL`; says it did not run without one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_whole_conversation_through_the_api() {
+    let Some(schema) = test_schema().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let twilio = twilio_api().await;
+    let config = config(dir.path(), &twilio.uri());
+    use_store(&config, schema.url());
+    whole_conversation(dir.path(), &config, &twilio).await;
+}
+
+/// Every route of the API along one conversation, on the store `config` names.
+async fn whole_conversation(dir: &Path, config: &Path, twilio: &MockServer) {
+    let gateway = start(dir, config);
     let addr = gateway.addr;
 
     // --- authentication and authorization -------------------------------------------------
@@ -425,7 +446,7 @@ async fn a_whole_conversation_through_the_api() {
     .await)
     .await;
     eventually("the reply reached the Twilio API", || async {
-        twilio_sends(&twilio)
+        twilio_sends(twilio)
             .await
             .iter()
             .any(|form| {
@@ -718,7 +739,7 @@ async fn a_whole_conversation_through_the_api() {
         (body["state"] == "sent").then(|| body["provider_message_id"].as_str().unwrap().to_owned())
     })
     .await;
-    let forms = twilio_sends(&twilio).await;
+    let forms = twilio_sends(twilio).await;
     let templated: Vec<_> = forms
         .iter()
         .filter(|f| f.contains(&("ContentSid".into(), TEMPLATE_SID.into())))

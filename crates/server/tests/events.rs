@@ -20,7 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{
-    ACCOUNT, Gateway, PUBLIC, TWILIO_TOKEN, eventually_sync, post_twilio, store, twilio_api,
+    ACCOUNT, Gateway, PUBLIC, TWILIO_TOKEN, eventually_sync, post_twilio, store, test_schema,
+    twilio_api, use_store,
 };
 use serde_json::{Value, json};
 use switchboard_core::webhook_auth::{self, Verified, WebhookAuth};
@@ -223,6 +224,23 @@ impl Crm {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_are_signed_retried_carry_the_transcript_and_410_disables() {
     let dir = tempfile::tempdir().unwrap();
+    events_flow(dir.path(), None).await;
+}
+
+/// The same with the store on PostgreSQL (a fresh schema of `SWITCHBOARD_TEST_DATABASE_URL`;
+/// says it did not run without one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_events_are_signed_retried_carry_the_transcript_and_410_disables() {
+    let Some(schema) = test_schema().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    events_flow(dir.path(), Some(schema.url())).await;
+}
+
+/// Subscriptions, deliveries, retries, the transcript and a 410, on the store at `store_url`
+/// (the embedded SQLite in `dir` when `None`).
+async fn events_flow(dir: &Path, store_url: Option<&str>) {
     let twilio = twilio_api().await;
     let crm_server = MockServer::start().await;
     let crm = Crm::default();
@@ -233,8 +251,11 @@ async fn events_are_signed_retried_carry_the_transcript_and_410_disables() {
             .mount(&crm_server)
             .await;
     }
-    let config = config(dir.path(), &twilio.uri(), &crm_server.uri());
-    let gateway = start(dir.path(), &config);
+    let config = config(dir, &twilio.uri(), &crm_server.uri());
+    if let Some(url) = store_url {
+        use_store(&config, url);
+    }
+    let gateway = start(dir, &config);
     let addr = gateway.addr;
 
     api(
@@ -367,7 +388,7 @@ async fn events_are_signed_retried_carry_the_transcript_and_410_disables() {
 
     // A restart keeps the 410 subscription disabled: a new message reaches the CRM only.
     drop(gateway);
-    let gateway = start(dir.path(), &config);
+    let gateway = start(dir, &config);
     customer_writes(gateway.addr, "SMin0002", "Are you there?").await;
     eventually_sync("the second message.received", || {
         crm.of_type("message.received")
@@ -378,7 +399,12 @@ async fn events_are_signed_retried_carry_the_transcript_and_410_disables() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(crm.at("/gone").len(), 1, "no request after the 410");
 
-    let store = store(dir.path()).await;
+    let store: Arc<dyn Store> = match store_url {
+        Some(url) => switchboard_store::open(url, switchboard_store::SqliteOptions::default())
+            .await
+            .unwrap(),
+        None => Arc::new(store(dir).await),
+    };
     let disabled = store.disabled_event_subscriptions().await.unwrap();
     assert_eq!(disabled.len(), 1);
     assert_eq!(disabled[0].subscription, "gone");

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use common::{
     ACCOUNT, Answer, Gateway, PUBLIC, TWILIO_TOKEN, eventually, http, post_twilio, store,
-    test_schema, twilio_api, twilio_inbound, twilio_signature,
+    test_schema, twilio_api, twilio_inbound, twilio_signature, use_store,
 };
 use hmac::{Hmac, Mac};
 use switchboard_store::{OutboxState, SqliteOptions, Store};
@@ -567,9 +567,7 @@ async fn on_postgres(
 )> {
     let schema = test_schema().await?;
     let path = config(dir, api, 64 * 1024);
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str(&format!("\n[store]\nurl = \"{}\"\n", schema.url()));
-    std::fs::write(&path, text).unwrap();
+    use_store(&path, schema.url());
     let store = switchboard_store::open(schema.url(), SqliteOptions::default())
         .await
         .unwrap();

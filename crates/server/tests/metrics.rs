@@ -16,8 +16,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use common::{
-    ACCOUNT, Gateway, PUBLIC, TWILIO_TOKEN, TwilioApi, eventually, http, post_twilio,
-    twilio_api_with, twilio_inbound,
+    ACCOUNT, Gateway, PUBLIC, TWILIO_TOKEN, TwilioApi, eventually, http, post_twilio, test_schema,
+    twilio_api_with, twilio_inbound, use_store,
 };
 use serde_json::{Value, json};
 use wiremock::ResponseTemplate;
@@ -131,9 +131,30 @@ fn value(text: &str, series: &str) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_health_and_channel_state_follow_webhooks_and_sends() {
     let dir = tempfile::tempdir().unwrap();
+    metrics_flow(dir.path(), None).await;
+}
+
+/// The same with the store on PostgreSQL (a fresh schema of `SWITCHBOARD_TEST_DATABASE_URL`;
+/// says it did not run without one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_metrics_health_and_channel_state_follow_webhooks_and_sends() {
+    let Some(schema) = test_schema().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    metrics_flow(dir.path(), Some(schema.url())).await;
+}
+
+/// Webhooks, sends, `/metrics`, `/readyz` and channel health on the store at `store_url` (the
+/// embedded SQLite in `dir` when `None`).
+async fn metrics_flow(dir: &Path, store_url: Option<&str>) {
     let good = twilio_api_with(TwilioApi::new()).await;
     let bad = twilio_api_with(twilio_auth_error()).await;
-    let gateway = start(dir.path(), &config(dir.path(), &good.uri(), &bad.uri()));
+    let config = config(dir, &good.uri(), &bad.uri());
+    if let Some(url) = store_url {
+        use_store(&config, url);
+    }
+    let gateway = start(dir, &config);
     let addr = gateway.addr;
 
     // Health before anything happened.

@@ -309,6 +309,14 @@ pub(crate) async fn store(dir: &Path) -> SqliteStore {
         .unwrap()
 }
 
+/// Points the gateway config at `config` to the store at `url` (appends `[store] url`; the
+/// config must not have a `[store]` table of its own).
+pub(crate) fn use_store(config: &Path, url: &str) {
+    let mut text = std::fs::read_to_string(config).unwrap();
+    text.push_str(&format!("\n[store]\nurl = \"{url}\"\n"));
+    std::fs::write(config, text).unwrap();
+}
+
 /// A fresh schema of the database `SWITCHBOARD_TEST_DATABASE_URL` names (dropped with it);
 /// `None`, after saying the test did not run, without one.
 pub(crate) async fn test_schema() -> Option<switchboard_store::suite::TestSchema> {
