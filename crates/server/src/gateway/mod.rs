@@ -1,6 +1,7 @@
-//! `switchboard serve`: the gateway. Webhooks in (`/webhooks/{channel_id}`), one store
-//! transaction per webhook, acknowledgement after commit; the routing driver and the sender run
-//! beside it (see [`workers`]).
+//! `switchboard serve`: the gateway. Webhooks in (`/webhooks/{channel_id}`), stored atomically
+//! (SQLite group-commits webhooks that arrive together), acknowledged after the commit; the
+//! routing driver, the senders and the event deliveries run beside it (see [`workers`]); the
+//! agent/admin API is nested under `/api/v1` ([`crate::api`]).
 
 mod driver;
 pub(crate) mod events;
