@@ -244,11 +244,12 @@ impl Sender {
                 error: format!("no channel `{}` is configured", job.channel_id),
             };
         };
+        // The pacer holds only counters: one left by a panicking holder is still usable.
         let admitted = self
             .pacer
             .lock()
-            .map_err(|_| Duration::ZERO)
-            .and_then(|mut pacer| pacer.admit(&channel, &job.message.to.id));
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .admit(&channel, &job.message.to.id);
         match admitted {
             Ok(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
             Ok(_) => {}
