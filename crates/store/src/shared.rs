@@ -26,7 +26,7 @@ use crate::types::{
 mod rows;
 pub(crate) mod sql;
 
-pub(crate) use rows::{Columns, outbox_from_row};
+pub(crate) use rows::{Columns, claimed_outbox, outbox_from_row};
 
 /// The routing state's scope: one engine state for the whole gateway.
 pub(crate) const SCOPE: &str = "global";

@@ -15,7 +15,7 @@ use switchboard_core::{BoxFuture, InboundEvent, Timestamp};
 use crate::events::{NewEventDelivery, event_store_methods};
 use crate::group_commit::IngestWriter;
 use crate::shared::{
-    Columns, Steps, millis, now_millis, outbox_from_row, shared_store_methods, sql,
+    Columns, Steps, claimed_outbox, millis, now_millis, shared_store_methods, sql,
 };
 use crate::types::{IngestResult, OutboxJob, OutboxOutcome, RoutingJob, RoutingJobKind};
 use crate::{Store, StoreError, migrate};
@@ -239,12 +239,7 @@ impl SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.write)
         .await?;
-        let mut jobs = rows
-            .iter()
-            .map(outbox_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        jobs.sort_by_key(|job| (job.next_attempt_at, job.id));
-        Ok(jobs)
+        claimed_outbox(&rows)
     }
 
     async fn finish_outbox_tx(

@@ -63,6 +63,16 @@ fn outbox_state(text: &str) -> Result<OutboxState, StoreError> {
     OutboxState::parse(text).ok_or_else(|| StoreError::Corrupt(format!("outbox state `{text}`")))
 }
 
+/// The jobs an outbox claim returned, due first (`RETURNING` has no order).
+pub(crate) fn claimed_outbox(rows: &[impl Columns]) -> Result<Vec<OutboxJob>, StoreError> {
+    let mut jobs = rows
+        .iter()
+        .map(outbox_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    jobs.sort_by_key(|job| (job.next_attempt_at, job.id));
+    Ok(jobs)
+}
+
 /// An outbox job from the columns of `sql::outbox_columns!`.
 pub(crate) fn outbox_from_row(row: &impl Columns) -> Result<OutboxJob, StoreError> {
     Ok(OutboxJob {
